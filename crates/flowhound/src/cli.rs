@@ -1,0 +1,69 @@
+//! Command-line arguments (CONTRACT §1–§3).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "flowhound", version, about = "Hunts attackers in AWS VPC Flow Logs", propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Log format on stderr (filter with RUST_LOG, default `info`).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Worker threads for reading and parsing (default: all cores).
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Count records, versions and fields seen, time span, interfaces and malformed lines.
+    Inspect(InspectArgs),
+}
+
+/// Where flow logs come from, and how strictly to read them (CONTRACT §2).
+#[derive(Debug, Args, Clone)]
+pub struct SourceArgs {
+    /// Files (.log.gz, .gz, .log, .txt, .parquet), directories (read recursively), or - for stdin.
+    #[arg(value_name = "SOURCE", required = true)]
+    pub sources: Vec<String>,
+    /// Keep records whose start is at or after this time (RFC 3339 or epoch seconds).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Keep records whose start is before this time (RFC 3339 or epoch seconds).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Treat corrupt or truncated objects as a warning instead of failing the run (exit 1).
+    #[arg(long)]
+    pub skip_corrupt: bool,
+    /// Largest decompressed size of one object, in bytes (decompression-bomb guard).
+    #[arg(long, default_value_t = 16 * 1024 * 1024 * 1024)]
+    pub max_object_bytes: u64,
+    /// Longest accepted line, in bytes; longer lines are counted as malformed.
+    #[arg(long, default_value_t = 64 * 1024)]
+    pub max_line_bytes: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Print one JSON object instead of the text report.
+    #[arg(long)]
+    pub json: bool,
+    /// Malformed lines to show with their file and line number.
+    #[arg(long, default_value_t = 10)]
+    pub samples: usize,
+}

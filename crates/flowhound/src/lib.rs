@@ -1,0 +1,50 @@
+//! The `flowhound` command line: argument parsing, configuration, logging and the
+//! commands. This is the only crate where I/O meets the pure crates; it keeps no
+//! detection logic of its own.
+
+pub mod cli;
+mod inspect;
+mod logging;
+mod sources;
+
+use std::process::ExitCode;
+
+use cli::{Cli, Command};
+
+/// Exit code for runtime failures (CONTRACT §1).
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code for usage and configuration errors (CONTRACT §1).
+pub const EXIT_USAGE: u8 = 2;
+
+/// An error that maps to the usage/configuration exit code.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Runs a parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    logging::init(cli.global.log_format);
+    if let Some(threads) = cli.global.threads {
+        // Only fails if a pool was already built, which cannot happen this early.
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build_global();
+    }
+    let outcome = match cli.command {
+        Command::Inspect(args) => inspect::run(&args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(err) => {
+            let usage = err.downcast_ref::<UsageError>().is_some();
+            tracing::error!(error = format!("{err:#}"), "command failed");
+            eprintln!("error: {err:#}");
+            ExitCode::from(if usage { EXIT_USAGE } else { EXIT_FAILURE })
+        }
+    }
+}

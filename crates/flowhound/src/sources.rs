@@ -1,0 +1,128 @@
+//! Turning SOURCE arguments into objects, reading them with progress, and the
+//! run-level policy for damaged objects.
+
+use std::io::IsTerminal;
+
+use anyhow::{Context, Result};
+use flowhound_flowlog::{ObjectRef, ObjectReport, Partial, ReadOptions, ScanSummary, discover_local, scan};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::UsageError;
+use crate::cli::SourceArgs;
+
+/// Parses `--from/--to`: RFC 3339 or epoch seconds.
+pub fn parse_time(value: &str) -> Result<u64, UsageError> {
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return value.parse().map_err(|_| UsageError(format!("time out of range: {value}")));
+    }
+    let t = humantime::parse_rfc3339_weak(value)
+        .map_err(|e| UsageError(format!("invalid time {value:?} (use RFC 3339 or epoch seconds): {e}")))?;
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .map_err(|_| UsageError(format!("time before 1970: {value}")))
+}
+
+/// The objects to read, after date pruning.
+#[derive(Debug)]
+pub struct Plan {
+    pub objects: Vec<ObjectRef>,
+    pub pruned: u64,
+    pub opts: ReadOptions,
+}
+
+pub fn plan(args: &SourceArgs) -> Result<Plan> {
+    let from = args.from.as_deref().map(parse_time).transpose()?;
+    let to = args.to.as_deref().map(parse_time).transpose()?;
+    if let (Some(f), Some(t)) = (from, to)
+        && f >= t
+    {
+        return Err(UsageError(format!("--from ({f}) must be before --to ({t})")).into());
+    }
+    let mut objects = Vec::new();
+    let mut stdin_seen = false;
+    for source in &args.sources {
+        if source.starts_with("s3://") {
+            return Err(UsageError(format!("{source}: s3:// sources are not supported by this build yet")).into());
+        }
+        if source == "-" {
+            if stdin_seen {
+                return Err(UsageError("stdin (-) given twice".into()).into());
+            }
+            stdin_seen = true;
+        }
+        let found = discover_local(source).map_err(|e| UsageError(e.to_string()))?;
+        objects.extend(found);
+    }
+    let before = objects.len();
+    objects.retain(|o| o.may_overlap(from, to));
+    let pruned = (before - objects.len()) as u64;
+    let opts = ReadOptions {
+        from,
+        to,
+        max_line_bytes: args.max_line_bytes,
+        max_decompressed_bytes: args.max_object_bytes,
+        ..ReadOptions::default()
+    };
+    Ok(Plan { objects, pruned, opts })
+}
+
+/// Reads every object of the plan into partials made by `make`, with a progress bar
+/// on a terminal.
+pub fn read_all<P, F>(plan: &Plan, make: F) -> (Vec<ObjectReport>, P)
+where
+    P: Partial,
+    F: Fn() -> P + Sync,
+{
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(plan.objects.len() as u64);
+        if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} objects {elapsed_precise} eta {eta}") {
+            bar.set_style(style);
+        }
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let on_object = |report: &ObjectReport| {
+        bar.inc(1);
+        if let Some(err) = &report.error {
+            tracing::warn!(object = %report.name, error = %err, "object not fully read");
+        }
+    };
+    let result = scan(&plan.objects, None, &plan.opts, make, &on_object);
+    bar.finish_and_clear();
+    result
+}
+
+/// Logs the malformed-line samples and decides whether damaged objects fail the run.
+pub fn check_damage(summary: &ScanSummary, skip_corrupt: bool) -> Result<()> {
+    for sample in &summary.malformed_samples {
+        tracing::warn!(object = %sample.object, line = sample.line, reason = %sample.reason, "malformed line skipped");
+    }
+    if summary.malformed > summary.malformed_samples.len() as u64 {
+        tracing::warn!(
+            malformed = summary.malformed,
+            shown = summary.malformed_samples.len(),
+            "more malformed lines were skipped"
+        );
+    }
+    if summary.errors.is_empty() || skip_corrupt {
+        return Ok(());
+    }
+    let first = &summary.errors[0];
+    Err(anyhow::anyhow!("{first}")).with_context(|| {
+        format!("{} object(s) could not be read completely (use --skip-corrupt to continue)", summary.errors.len())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_parse_in_both_forms() {
+        assert_eq!(parse_time("1795849200").unwrap(), 1_795_849_200);
+        assert_eq!(parse_time("2026-11-28T07:00:00Z").unwrap(), 1_795_849_200);
+        assert!(parse_time("yesterday").is_err());
+        assert!(parse_time("").is_err());
+    }
+}
