@@ -31,6 +31,12 @@ pub enum LogFormat {
 pub enum Command {
     /// Count records, versions and fields seen, time span, interfaces and malformed lines.
     Inspect(InspectArgs),
+    /// Compute host-window features and write them as Parquet, CSV or JSON lines.
+    Extract(crate::extract::ExtractArgs),
+    /// Write a labelled, realistic VPC scenario (train and test flow logs, labels).
+    Simulate(crate::simulate::SimulateArgs),
+    /// Score findings against labels: recall, precision, false positives per 1000 host-days.
+    Evaluate(crate::evaluate::EvaluateArgs),
 }
 
 /// Where flow logs come from, and how strictly to read them (CONTRACT §2).

@@ -3,8 +3,11 @@
 //! detection logic of its own.
 
 pub mod cli;
+mod evaluate;
+mod extract;
 mod inspect;
 mod logging;
+mod simulate;
 mod sources;
 
 use std::process::ExitCode;
@@ -37,6 +40,9 @@ pub fn run(cli: Cli) -> ExitCode {
     }
     let outcome = match cli.command {
         Command::Inspect(args) => inspect::run(&args),
+        Command::Extract(args) => extract::run(&args),
+        Command::Simulate(args) => simulate::run(&args),
+        Command::Evaluate(args) => evaluate::run(&args),
     };
     match outcome {
         Ok(code) => code,

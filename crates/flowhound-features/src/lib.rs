@@ -1,0 +1,1 @@
+//! Behavioural features per host and time window, computed from flow records.

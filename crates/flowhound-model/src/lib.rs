@@ -1,0 +1,1 @@
+//! Baselines of normal behaviour and the detectors that score against them.

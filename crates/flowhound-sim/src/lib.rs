@@ -1,0 +1,2 @@
+//! Labelled VPC flow-log scenarios (legitimate traffic, look-alikes and attacks) and
+//! the evaluation of findings against their labels.
