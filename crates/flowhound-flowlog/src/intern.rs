@@ -1,8 +1,6 @@
 //! Interning of the identifiers that repeat across records (interface, instance, VPC,
 //! subnet, account ids, ...): a record holds a 4-byte [`Sym`] instead of a heap string.
 
-use rustc_hash::FxHashMap;
-
 /// An interned identifier. `Sym::NONE` stands for a missing value (`-`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Sym(u32);
@@ -18,6 +16,12 @@ impl Sym {
         self.0 != 0
     }
 
+    /// The symbol at `index` (the inverse of [`Sym::index`]); indexes past `u32::MAX`
+    /// saturate.
+    pub fn from_index(index: usize) -> Sym {
+        Sym(u32::try_from(index).unwrap_or(u32::MAX))
+    }
+
     /// The symbol's index, for tables keyed by symbol.
     pub fn index(self) -> usize {
         self.0 as usize
@@ -26,30 +30,102 @@ impl Sym {
 
 /// The identifier table of one object. Symbols are only meaningful with the interner
 /// that made them; resolve them to strings before records of different objects meet.
-#[derive(Debug, Default, Clone)]
+///
+/// An open-addressing table of symbol numbers, hashed a word at a time: identifiers are
+/// looked up once per field per record, and a general-purpose map hashing byte by byte
+/// (and comparing through a boxed key) was the largest cost after tokenizing.
+#[derive(Debug, Clone)]
 pub struct Interner {
-    ids: FxHashMap<Box<[u8]>, Sym>,
+    /// Symbol numbers (0 = empty slot); the length is a power of two.
+    table: Vec<u32>,
+    /// The hash of each symbol's string, by symbol number, so growing never rehashes strings.
+    hashes: Vec<u64>,
     strings: Vec<Box<str>>,
+    /// Per-table random seed: identifiers come from outside, and a fixed hash would let
+    /// crafted ones collide.
+    seed: u64,
+}
+
+impl Default for Interner {
+    fn default() -> Self {
+        Interner::new()
+    }
+}
+
+const WORD_MUL: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// A word-at-a-time hash of `bytes` (not cryptographic; the table verifies equality).
+#[inline(always)]
+fn hash_bytes(bytes: &[u8], seed: u64) -> u64 {
+    let mut h = seed ^ (bytes.len() as u64).wrapping_mul(WORD_MUL);
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        h = (h ^ u64::from_le_bytes(word)).wrapping_mul(WORD_MUL).rotate_left(29);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut word = [0u8; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        h = (h ^ u64::from_le_bytes(word)).wrapping_mul(WORD_MUL).rotate_left(29);
+    }
+    // Final avalanche so the low bits used as the index depend on every input word.
+    h ^= h >> 32;
+    h = h.wrapping_mul(WORD_MUL);
+    h ^ (h >> 29)
 }
 
 impl Interner {
     pub fn new() -> Interner {
-        Interner { ids: FxHashMap::default(), strings: vec!["".into()] }
+        use std::hash::BuildHasher;
+        let seed = std::collections::hash_map::RandomState::new().hash_one(0x666c_6f77u64);
+        Interner { table: vec![0; 64], hashes: vec![0], strings: vec!["".into()], seed }
     }
 
     /// The symbol of `bytes`, adding it if new. The bytes must be valid UTF-8; the
     /// parser only passes printable ASCII.
+    #[inline]
     pub fn intern(&mut self, bytes: &[u8]) -> Sym {
-        if let Some(&sym) = self.ids.get(bytes) {
-            return sym;
+        let hash = hash_bytes(bytes, self.seed);
+        let mask = self.table.len() - 1;
+        let mut index = hash as usize & mask;
+        loop {
+            let candidate = self.table[index];
+            if candidate == 0 {
+                break;
+            }
+            let sym = candidate as usize;
+            if self.hashes[sym] == hash && self.strings[sym].as_bytes() == bytes {
+                return Sym(candidate);
+            }
+            index = (index + 1) & mask;
         }
-        if self.strings.is_empty() {
-            self.strings.push("".into());
-        }
-        let sym = Sym(u32::try_from(self.strings.len()).unwrap_or(u32::MAX));
+        let Ok(number) = u32::try_from(self.strings.len()) else {
+            // Four billion distinct identifiers in one object: share the last symbol
+            // rather than fail; this is far beyond any real flow log.
+            return Sym(u32::MAX);
+        };
         self.strings.push(String::from_utf8_lossy(bytes).into());
-        self.ids.insert(bytes.into(), sym);
-        sym
+        self.hashes.push(hash);
+        self.table[index] = number;
+        if self.strings.len() * 2 > self.table.len() {
+            self.grow();
+        }
+        Sym(number)
+    }
+
+    fn grow(&mut self) {
+        let mut table = vec![0u32; self.table.len() * 2];
+        let mask = table.len() - 1;
+        for &number in self.table.iter().filter(|&&n| n != 0) {
+            let mut index = self.hashes[number as usize] as usize & mask;
+            while table[index] != 0 {
+                index = (index + 1) & mask;
+            }
+            table[index] = number;
+        }
+        self.table = table;
     }
 
     /// The string of a symbol, or `None` for [`Sym::NONE`] or a foreign symbol.
@@ -58,6 +134,12 @@ impl Interner {
             return None;
         }
         self.strings.get(sym.index()).map(|s| &**s)
+    }
+
+    /// The bytes of a symbol; empty for [`Sym::NONE`] or a foreign symbol.
+    #[inline]
+    pub fn bytes(&self, sym: Sym) -> &[u8] {
+        self.strings.get(sym.index()).map_or(&[], |s| s.as_bytes())
     }
 
     /// The string of a symbol, `-` when missing (the flow-log spelling).
@@ -90,6 +172,25 @@ mod tests {
         assert_eq!(interner.resolve(Sym::NONE), None);
         assert_eq!(interner.display(Sym::NONE), "-");
         assert_eq!(interner.len(), 2);
+    }
+
+    #[test]
+    fn many_symbols_survive_growth() {
+        let mut interner = Interner::new();
+        let syms: Vec<Sym> = (0..10_000).map(|i| interner.intern(format!("eni-{i:017x}").as_bytes())).collect();
+        for (i, sym) in syms.iter().enumerate() {
+            assert_eq!(interner.intern(format!("eni-{i:017x}").as_bytes()), *sym);
+            assert_eq!(interner.resolve(*sym), Some(format!("eni-{i:017x}").as_str()));
+        }
+        assert_eq!(interner.len(), 10_000);
+        // Prefixes, lengths around word boundaries and the empty string stay distinct.
+        let words = ["", "a", "abcdefg", "abcdefgh", "abcdefghi", "abcdefgh\0"];
+        let syms: Vec<Sym> = words.iter().map(|w| interner.intern(w.as_bytes())).collect();
+        for (w, sym) in words.iter().zip(&syms) {
+            assert_eq!(interner.bytes(*sym), w.as_bytes());
+        }
+        let distinct: std::collections::BTreeSet<Sym> = syms.iter().copied().collect();
+        assert_eq!(distinct.len(), words.len());
     }
 
     #[test]

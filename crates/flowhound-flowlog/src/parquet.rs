@@ -128,6 +128,10 @@ fn set_cell(
             return Err(LineError::BadValue { field, value: format!("unsupported Parquet type {other}") });
         }
     };
+    if token.is_empty() {
+        // An empty string is how some writers spell a missing value, like `-` or null.
+        return Ok(());
+    }
     set_field(record, interner, field, token)
 }
 

@@ -129,6 +129,23 @@ pub enum Line {
     Record(FlowRecord),
 }
 
+/// What a line turned out to be, when the record is written into a caller's buffer
+/// ([`LineParser::parse_line_into`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    Blank,
+    Header,
+    Record,
+}
+
+/// Number of catalogue fields of versions up to `version`, in [`Field::ALL`] order.
+fn catalogue_len(version: u8) -> usize {
+    Field::ALL.iter().filter(|f| f.version() <= version).count()
+}
+
+/// Versions for which a headerless line with the whole catalogue is recognised.
+const INFERRED_VERSIONS: std::ops::RangeInclusive<u8> = 3..=10;
+
 /// A stateful parser for the lines of one object: it remembers the current schema and
 /// interns identifiers into its own [`Interner`].
 #[derive(Debug)]
@@ -136,6 +153,19 @@ pub struct LineParser {
     schema: Result<Schema, String>,
     /// Bumped whenever the schema changes, so callers can notice headers cheaply.
     schema_generation: u64,
+    /// True once a header line has been seen: from then on the header rules, and
+    /// headerless "all fields" lines are no longer guessed.
+    header_seen: bool,
+    /// Whether the schema in force before any header is the version-2 default, the only
+    /// one whose lines may turn out to be headerless "all fields" lines of a later version.
+    default_is_v2: bool,
+    /// Catalogue-order schemas of the headerless versions met so far, by version.
+    inferred: Vec<(u8, Schema)>,
+    /// The schema most recently applied to a line, when it was an inferred one.
+    last_inferred: Option<u8>,
+    /// Last symbol interned per field: identifiers such as the account or VPC repeat on
+    /// consecutive lines, and comparing a few bytes is cheaper than hashing them.
+    recent: [Sym; Field::ALL.len()],
     pub interner: Interner,
 }
 
@@ -147,13 +177,23 @@ impl Default for LineParser {
 
 impl LineParser {
     pub fn new() -> LineParser {
-        LineParser { schema: Ok(Schema::default_v2()), schema_generation: 0, interner: Interner::new() }
+        LineParser::with_schema(Schema::default_v2())
     }
 
     /// A parser whose lines before the first header follow `schema` (e.g. a custom
     /// format known from `DescribeFlowLogs`).
     pub fn with_schema(schema: Schema) -> LineParser {
-        LineParser { schema: Ok(schema), schema_generation: 0, interner: Interner::new() }
+        let default_is_v2 = schema == Schema::default_v2();
+        LineParser {
+            schema: Ok(schema),
+            schema_generation: 0,
+            header_seen: false,
+            default_is_v2,
+            inferred: Vec::new(),
+            last_inferred: None,
+            recent: [Sym::NONE; Field::ALL.len()],
+            interner: Interner::new(),
+        }
     }
 
     /// The schema in force, or the reason the last header was rejected.
@@ -161,22 +201,57 @@ impl LineParser {
         self.schema.as_ref().map_err(|e| e.as_str())
     }
 
+    /// The schema of the last line parsed: the one in force, or the catalogue order of
+    /// a headerless "all fields" line of a later version.
+    pub fn last_schema(&self) -> Result<&Schema, &str> {
+        if let Some(version) = self.last_inferred
+            && let Some((_, schema)) = self.inferred.iter().find(|(v, _)| *v == version)
+        {
+            return Ok(schema);
+        }
+        self.schema()
+    }
+
+    /// Changes when a header is read, and when a headerless line of a version not met
+    /// before is recognised: then [`LineParser::last_schema`] holds a new field list.
     pub fn schema_generation(&self) -> u64 {
         self.schema_generation
     }
 
     /// Parses one line (without its `\n`).
     pub fn parse_line(&mut self, line: &[u8]) -> Result<Line, LineError> {
+        let mut record = FlowRecord::default();
+        self.parse_line_into(line, &mut record).map(|kind| match kind {
+            LineKind::Blank => Line::Blank,
+            LineKind::Header => Line::Header,
+            LineKind::Record => Line::Record(record),
+        })
+    }
+
+    /// Parses one line (without its `\n`) into `record`, which is fully overwritten
+    /// when the line is a record and left in an unspecified state otherwise.
+    pub fn parse_line_into(&mut self, line: &[u8], record: &mut FlowRecord) -> Result<LineKind, LineError> {
+        *record = FlowRecord::default();
+        self.parse_line_reusing(line, record)
+    }
+
+    /// Like [`LineParser::parse_line_into`], but writes only the fields of the schema
+    /// of the line: the caller must reset `record` when `schema_generation` changes on
+    /// a line that is not a record (a header), so fields outside the new schema keep
+    /// their `None`. Saves clearing 300 bytes per line.
+    pub(crate) fn parse_line_reusing(&mut self, line: &[u8], record: &mut FlowRecord) -> Result<LineKind, LineError> {
         let line = trim_end(line);
         let Some(&first) = line.iter().find(|b| !is_separator(**b)) else {
-            return Ok(Line::Blank);
+            return Ok(LineKind::Blank);
         };
         if first.is_ascii_lowercase() && looks_like_header(line) {
             self.schema_generation += 1;
+            self.header_seen = true;
+            self.last_inferred = None;
             return match Schema::from_header(line) {
                 Ok(schema) => {
                     self.schema = Ok(schema);
-                    Ok(Line::Header)
+                    Ok(LineKind::Header)
                 }
                 Err(err) => {
                     self.schema = Err(err.to_string());
@@ -188,10 +263,66 @@ impl LineParser {
             Ok(schema) => schema,
             Err(reason) => return Err(LineError::NoSchema { reason: reason.clone() }),
         };
-        parse_record(schema, &mut self.interner, line).map(Line::Record)
+        if self.last_inferred.take().is_some() {
+            // Back from a headerless later-version line: fields outside this schema
+            // hold that line's values.
+            *record = FlowRecord::default();
+            self.schema_generation += 1;
+        }
+        let mut fields = Fields { interner: &mut self.interner, recent: &mut self.recent };
+        let parsed = match parse_record(&schema.slots, &schema.names, &mut fields, line, record) {
+            // A value error on a line of the wrong length is reported as the wrong length:
+            // that is the real problem, and what headerless inference below looks for.
+            Err(err) if !matches!(err, LineError::FieldCount { .. }) => {
+                let found = tokens(line).count();
+                if found == schema.slots.len() {
+                    Err(err)
+                } else {
+                    Err(LineError::FieldCount { expected: schema.slots.len(), found })
+                }
+            }
+            other => other,
+        };
+        match parsed {
+            Ok(()) => Ok(LineKind::Record),
+            Err(LineError::FieldCount { expected, found }) if !self.header_seen && self.default_is_v2 => {
+                self.parse_inferred(line, found, record).unwrap_or(Err(LineError::FieldCount { expected, found }))
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// A headerless line of `found` fields: the whole catalogue of the version it
+    /// names, as Elastic and AWS's console write "all fields" custom formats.
+    fn parse_inferred(
+        &mut self,
+        line: &[u8],
+        found: usize,
+        record: &mut FlowRecord,
+    ) -> Option<Result<LineKind, LineError>> {
+        let version_token = tokens(line).next()?;
+        let version = u8::try_from(parse_u64(version_token)?).ok()?;
+        if !INFERRED_VERSIONS.contains(&version) || catalogue_len(version) != found {
+            return None;
+        }
+        if !self.inferred.iter().any(|(v, _)| *v == version) {
+            let fields: Vec<Field> = Field::ALL.iter().copied().filter(|f| f.version() <= version).collect();
+            self.inferred.push((version, Schema::from_fields(&fields)));
+        }
+        let schema = &self.inferred.iter().find(|(v, _)| *v == version)?.1;
+        // The record may hold values of other fields from earlier lines: start afresh.
+        *record = FlowRecord::default();
+        let mut fields = Fields { interner: &mut self.interner, recent: &mut self.recent };
+        let parsed = parse_record(&schema.slots, &schema.names, &mut fields, line, record);
+        if self.last_inferred != Some(version) {
+            self.schema_generation += 1;
+            self.last_inferred = Some(version);
+        }
+        Some(parsed.map(|()| LineKind::Record))
     }
 }
 
+#[inline]
 fn is_separator(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
@@ -238,52 +369,77 @@ fn truncate_for_message(value: &[u8]) -> String {
     s
 }
 
-fn parse_record(schema: &Schema, interner: &mut Interner, line: &[u8]) -> Result<FlowRecord, LineError> {
-    let mut record = FlowRecord::default();
-    let mut index = 0usize;
-    let expected = schema.slots.len();
-    let mut pos = 0usize;
-    let len = line.len();
-    loop {
-        while pos < len && is_separator(line[pos]) {
-            pos += 1;
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// Eight bytes of `line` from `pos` as a little-endian word; bytes past the end are 0.
+#[inline(always)]
+fn load8(line: &[u8], pos: usize) -> u64 {
+    match line.get(pos..pos + 8).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
+        Some(bytes) => u64::from_le_bytes(bytes),
+        None => {
+            let mut bytes = [0u8; 8];
+            let tail = line.get(pos..).unwrap_or_default();
+            bytes[..tail.len().min(8)].copy_from_slice(&tail[..tail.len().min(8)]);
+            u64::from_le_bytes(bytes)
         }
-        if pos >= len {
-            break;
-        }
-        let start = pos;
-        while pos < len && !is_separator(line[pos]) {
-            pos += 1;
-        }
-        let token = &line[start..pos];
-        if index < expected {
-            match schema.slots[index] {
-                Slot::Known(field) => set_field(&mut record, interner, field, token)?,
-                Slot::Unknown => {
-                    if !is_printable(token) {
-                        return Err(LineError::BadUnknown {
-                            name: schema.names[index].clone(),
-                            value: truncate_for_message(token),
-                        });
-                    }
-                }
-            }
-        }
-        index += 1;
     }
-    if index != expected {
-        return Err(LineError::FieldCount { expected, found: index });
-    }
-    Ok(record)
 }
 
-fn is_printable(token: &[u8]) -> bool {
-    token.iter().all(|&b| (0x21..=0x7e).contains(&b))
+/// The position of the first byte at or after `pos` that is not printable ASCII
+/// (`0x21..=0x7e`), or `line.len()`. Eight bytes per step: tokens average 8-12 bytes,
+/// so a byte loop would cost a branch per byte.
+#[inline(always)]
+fn token_end(line: &[u8], mut pos: usize) -> usize {
+    while let Some(bytes) = line.get(pos..pos + 8).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
+        let w = u64::from_le_bytes(bytes);
+        // Both tests are exact for the lowest flagged byte, which is all we use: borrows
+        // and carries only travel upwards from a byte that is itself flagged.
+        let below = w.wrapping_sub(ONES * 0x21) & !w & HIGH_BITS;
+        let above = (w.wrapping_add(ONES) | w) & HIGH_BITS;
+        let flagged = below | above;
+        if flagged != 0 {
+            return pos + (flagged.trailing_zeros() / 8) as usize;
+        }
+        pos += 8;
+    }
+    while pos < line.len() && (0x21..=0x7e).contains(&line[pos]) {
+        pos += 1;
+    }
+    pos
 }
 
-#[inline]
-fn is_missing(token: &[u8]) -> bool {
-    token == b"-"
+/// The value of `n` (1..=8) ASCII digits starting at byte 0 of `word`, or `None` if
+/// one of them is not a digit (SWAR, after fast_float's eight-digit parser).
+#[inline(always)]
+fn digits8(word: u64, n: usize) -> Option<u64> {
+    let keep = if n >= 8 { u64::MAX } else { (1u64 << (8 * n)) - 1 };
+    // Bytes past the token become '0' so the digit test ignores them.
+    let w = (word & keep) | ((ONES * u64::from(b'0')) & !keep);
+    let nibbles = 0xF0F0_F0F0_F0F0_F0F0u64;
+    if (w & nibbles) | ((w.wrapping_add(ONES * 6) & nibbles) >> 4) != ONES * 0x33 {
+        return None;
+    }
+    // Shift the digits to the most significant end; the zero bytes below are leading zeros.
+    let mut v = w << (8 * (8 - n as u32));
+    v = ((v & 0x0F0F_0F0F_0F0F_0F0F).wrapping_mul(2561)) >> 8;
+    v = ((v & 0x00FF_00FF_00FF_00FF).wrapping_mul(6_553_601)) >> 16;
+    Some(((v & 0x0000_FFFF_0000_FFFF).wrapping_mul(42_949_672_960_001)) >> 32)
+}
+
+/// The number in `line[start..end]`: ASCII digits only, no sign, no overflow.
+#[inline(always)]
+fn digits_at(line: &[u8], start: usize, end: usize) -> Option<u64> {
+    let n = end - start;
+    match n {
+        1..=8 => digits8(load8(line, start), n),
+        9..=16 => {
+            let high = digits8(load8(line, start), n - 8)?;
+            let low = digits8(load8(line, end - 8), 8)?;
+            Some(high * 100_000_000 + low)
+        }
+        _ => parse_u64(&line[start..end]),
+    }
 }
 
 #[inline]
@@ -302,56 +458,140 @@ fn parse_u64(token: &[u8]) -> Option<u64> {
     Some(value)
 }
 
-fn number<T: TryFrom<u64>>(field: Field, token: &[u8]) -> Result<Option<T>, LineError> {
-    if is_missing(token) {
-        return Ok(None);
-    }
-    parse_u64(token)
-        .and_then(|v| T::try_from(v).ok())
-        .map(Some)
-        .ok_or_else(|| LineError::BadNumber { field, value: truncate_for_message(token) })
+#[inline]
+fn is_missing(token: &[u8]) -> bool {
+    token == b"-"
 }
 
 #[inline]
 fn parse_ipv4(token: &[u8]) -> Option<u32> {
     let mut bits: u32 = 0;
-    let mut octets = 0;
-    let mut value: u32 = 0;
-    let mut digits = 0;
-    for &b in token {
-        if b == b'.' {
-            if digits == 0 || octets == 3 {
+    let mut i = 0usize;
+    for octet in 0..4 {
+        if octet > 0 {
+            if token.get(i) != Some(&b'.') {
                 return None;
             }
-            bits = bits << 8 | value;
-            octets += 1;
-            value = 0;
-            digits = 0;
-        } else {
-            let digit = b.wrapping_sub(b'0');
-            if digit > 9 || digits == 3 || (digits > 0 && value == 0) {
-                // Leading zeros ("010") are ambiguous (octal in some parsers): refuse them.
-                return None;
-            }
-            value = value * 10 + u32::from(digit);
-            if value > 255 {
-                return None;
-            }
-            digits += 1;
+            i += 1;
         }
+        let first = token.get(i)?.wrapping_sub(b'0');
+        if first > 9 {
+            return None;
+        }
+        let mut value = u32::from(first);
+        i += 1;
+        // At most two more digits; leading zeros ("010") are ambiguous (octal in some
+        // parsers), so a leading 0 must stand alone.
+        for _ in 0..2 {
+            match token.get(i).map(|b| b.wrapping_sub(b'0')) {
+                Some(d) if d <= 9 => {
+                    if value == 0 {
+                        return None;
+                    }
+                    value = value * 10 + u32::from(d);
+                    i += 1;
+                }
+                _ => break,
+            }
+        }
+        if value > 255 {
+            return None;
+        }
+        bits = bits << 8 | value;
     }
-    if octets != 3 || digits == 0 {
-        return None;
-    }
-    Some(bits << 8 | value)
+    (i == token.len()).then_some(bits)
 }
 
-fn address(field: Field, token: &[u8]) -> Result<Option<Addr>, LineError> {
-    if is_missing(token) {
+/// The interner and its per-field cache, borrowed together while a line is parsed.
+struct Fields<'p> {
+    interner: &'p mut Interner,
+    recent: &'p mut [Sym; Field::ALL.len()],
+}
+
+impl Fields<'_> {
+    #[inline(always)]
+    fn symbol(&mut self, field: Field, token: &[u8], clean: bool) -> Result<Sym, LineError> {
+        if is_missing(token) {
+            return Ok(Sym::NONE);
+        }
+        if !clean {
+            return Err(LineError::BadValue { field, value: truncate_for_message(token) });
+        }
+        let slot = &mut self.recent[field as usize];
+        if slot.is_some() && self.interner.bytes(*slot) == token {
+            return Ok(*slot);
+        }
+        let sym = self.interner.intern(token);
+        *slot = sym;
+        Ok(sym)
+    }
+}
+
+/// Parses the tokens of `line` into the fields named by `slots`. Tokenizing and value
+/// parsing share one pass: the token end is found eight bytes at a time, numbers are
+/// converted eight digits at a time.
+#[inline]
+fn parse_record(
+    slots: &[Slot],
+    names: &[String],
+    fields: &mut Fields<'_>,
+    line: &[u8],
+    record: &mut FlowRecord,
+) -> Result<(), LineError> {
+    let len = line.len();
+    let mut pos = 0usize;
+    for (index, slot) in slots.iter().enumerate() {
+        while pos < len && is_separator(line[pos]) {
+            pos += 1;
+        }
+        if pos >= len {
+            return Err(LineError::FieldCount { expected: slots.len(), found: index });
+        }
+        let start = pos;
+        let mut end = token_end(line, pos);
+        let clean = end == len || is_separator(line[end]);
+        if !clean {
+            while end < len && !is_separator(line[end]) {
+                end += 1;
+            }
+        }
+        pos = end;
+        match *slot {
+            Slot::Known(field) => set_value(record, fields, field, line, start, end, clean)?,
+            Slot::Unknown if clean => {}
+            Slot::Unknown => {
+                return Err(LineError::BadUnknown {
+                    name: names.get(index).cloned().unwrap_or_default(),
+                    value: truncate_for_message(&line[start..end]),
+                });
+            }
+        }
+    }
+    let extra = tokens(&line[pos..]).count();
+    if extra > 0 {
+        return Err(LineError::FieldCount { expected: slots.len(), found: slots.len() + extra });
+    }
+    Ok(())
+}
+
+#[inline(always)]
+fn number<T: TryFrom<u64>>(field: Field, line: &[u8], start: usize, end: usize) -> Result<Option<T>, LineError> {
+    if end - start == 1 && line[start] == b'-' {
         return Ok(None);
     }
+    digits_at(line, start, end)
+        .and_then(|v| T::try_from(v).ok())
+        .map(Some)
+        .ok_or_else(|| LineError::BadNumber { field, value: truncate_for_message(&line[start..end]) })
+}
+
+#[inline(always)]
+fn address(field: Field, token: &[u8]) -> Result<Option<Addr>, LineError> {
     if let Some(bits) = parse_ipv4(token) {
         return Ok(Some(Addr::from_ipv4_bits(bits)));
+    }
+    if is_missing(token) {
+        return Ok(None);
     }
     std::str::from_utf8(token)
         .ok()
@@ -361,47 +601,59 @@ fn address(field: Field, token: &[u8]) -> Result<Option<Addr>, LineError> {
         .ok_or_else(|| LineError::BadAddress { field, value: truncate_for_message(token) })
 }
 
-fn symbol(interner: &mut Interner, field: Field, token: &[u8]) -> Result<Sym, LineError> {
-    if is_missing(token) {
-        return Ok(Sym::NONE);
-    }
-    if !is_printable(token) {
-        return Err(LineError::BadValue { field, value: truncate_for_message(token) });
-    }
-    Ok(interner.intern(token))
-}
-
+#[inline(always)]
 fn keyword<T: Copy>(field: Field, token: &[u8], choices: &[(&[u8], T)]) -> Result<Option<T>, LineError> {
-    if is_missing(token) {
-        return Ok(None);
-    }
     for (name, value) in choices {
         if token == *name {
             return Ok(Some(*value));
         }
     }
+    if is_missing(token) {
+        return Ok(None);
+    }
     Err(LineError::BadValue { field, value: truncate_for_message(token) })
 }
 
+/// Sets one field from its token, for the Parquet reader (which has no line around it).
 pub(crate) fn set_field(
     record: &mut FlowRecord,
     interner: &mut Interner,
     field: Field,
     token: &[u8],
 ) -> Result<(), LineError> {
+    let mut recent = [Sym::NONE; Field::ALL.len()];
+    let mut fields = Fields { interner, recent: &mut recent };
+    let clean = token_end(token, 0) == token.len();
+    if token.is_empty() {
+        return Err(LineError::BadValue { field, value: String::new() });
+    }
+    set_value(record, &mut fields, field, token, 0, token.len(), clean)
+}
+
+#[inline(always)]
+fn set_value(
+    record: &mut FlowRecord,
+    fields: &mut Fields<'_>,
+    field: Field,
+    line: &[u8],
+    start: usize,
+    end: usize,
+    clean: bool,
+) -> Result<(), LineError> {
+    let token = &line[start..end];
     match field {
-        Field::Version => record.version = number(field, token)?,
-        Field::AccountId => record.account_id = symbol(interner, field, token)?,
-        Field::InterfaceId => record.interface_id = symbol(interner, field, token)?,
+        Field::Version => record.version = number(field, line, start, end)?,
+        Field::AccountId => record.account_id = fields.symbol(field, token, clean)?,
+        Field::InterfaceId => record.interface_id = fields.symbol(field, token, clean)?,
         Field::SrcAddr => record.srcaddr = address(field, token)?,
         Field::DstAddr => record.dstaddr = address(field, token)?,
-        Field::SrcPort => record.srcport = number(field, token)?,
-        Field::DstPort => record.dstport = number(field, token)?,
-        Field::Protocol => record.protocol = number(field, token)?,
-        Field::Packets => record.packets = number(field, token)?,
-        Field::Bytes => record.bytes = number(field, token)?,
-        Field::Start => record.start = number(field, token)?,
-        Field::End => record.end = number(field, token)?,
+        Field::SrcPort => record.srcport = number(field, line, start, end)?,
+        Field::DstPort => record.dstport = number(field, line, start, end)?,
+        Field::Protocol => record.protocol = number(field, line, start, end)?,
+        Field::Packets => record.packets = number(field, line, start, end)?,
+        Field::Bytes => record.bytes = number(field, line, start, end)?,
+        Field::Start => record.start = number(field, line, start, end)?,
+        Field::End => record.end = number(field, line, start, end)?,
         Field::Action => {
             record.action = keyword(field, token, &[(b"ACCEPT", Action::Accept), (b"REJECT", Action::Reject)])?
         }
@@ -412,10 +664,10 @@ pub(crate) fn set_field(
                 &[(b"OK", LogStatus::Ok), (b"NODATA", LogStatus::NoData), (b"SKIPDATA", LogStatus::SkipData)],
             )?
         }
-        Field::VpcId => record.vpc_id = symbol(interner, field, token)?,
-        Field::SubnetId => record.subnet_id = symbol(interner, field, token)?,
-        Field::InstanceId => record.instance_id = symbol(interner, field, token)?,
-        Field::TcpFlags => record.tcp_flags = number(field, token)?,
+        Field::VpcId => record.vpc_id = fields.symbol(field, token, clean)?,
+        Field::SubnetId => record.subnet_id = fields.symbol(field, token, clean)?,
+        Field::InstanceId => record.instance_id = fields.symbol(field, token, clean)?,
+        Field::TcpFlags => record.tcp_flags = number(field, line, start, end)?,
         Field::Type => {
             record.traffic_type = keyword(
                 field,
@@ -425,30 +677,30 @@ pub(crate) fn set_field(
         }
         Field::PktSrcAddr => record.pkt_srcaddr = address(field, token)?,
         Field::PktDstAddr => record.pkt_dstaddr = address(field, token)?,
-        Field::Region => record.region = symbol(interner, field, token)?,
-        Field::AzId => record.az_id = symbol(interner, field, token)?,
-        Field::SublocationType => record.sublocation_type = symbol(interner, field, token)?,
-        Field::SublocationId => record.sublocation_id = symbol(interner, field, token)?,
-        Field::PktSrcAwsService => record.pkt_src_aws_service = symbol(interner, field, token)?,
-        Field::PktDstAwsService => record.pkt_dst_aws_service = symbol(interner, field, token)?,
+        Field::Region => record.region = fields.symbol(field, token, clean)?,
+        Field::AzId => record.az_id = fields.symbol(field, token, clean)?,
+        Field::SublocationType => record.sublocation_type = fields.symbol(field, token, clean)?,
+        Field::SublocationId => record.sublocation_id = fields.symbol(field, token, clean)?,
+        Field::PktSrcAwsService => record.pkt_src_aws_service = fields.symbol(field, token, clean)?,
+        Field::PktDstAwsService => record.pkt_dst_aws_service = fields.symbol(field, token, clean)?,
         Field::FlowDirection => {
             record.flow_direction =
                 keyword(field, token, &[(b"ingress", FlowDirection::Ingress), (b"egress", FlowDirection::Egress)])?
         }
-        Field::TrafficPath => record.traffic_path = number(field, token)?,
-        Field::EcsClusterArn => record.ecs.cluster_arn = symbol(interner, field, token)?,
-        Field::EcsClusterName => record.ecs.cluster_name = symbol(interner, field, token)?,
-        Field::EcsContainerInstanceArn => record.ecs.container_instance_arn = symbol(interner, field, token)?,
-        Field::EcsContainerInstanceId => record.ecs.container_instance_id = symbol(interner, field, token)?,
-        Field::EcsContainerId => record.ecs.container_id = symbol(interner, field, token)?,
-        Field::EcsSecondContainerId => record.ecs.second_container_id = symbol(interner, field, token)?,
-        Field::EcsServiceName => record.ecs.service_name = symbol(interner, field, token)?,
-        Field::EcsTaskDefinitionArn => record.ecs.task_definition_arn = symbol(interner, field, token)?,
-        Field::EcsTaskArn => record.ecs.task_arn = symbol(interner, field, token)?,
-        Field::EcsTaskId => record.ecs.task_id = symbol(interner, field, token)?,
-        Field::RejectReason => record.reject_reason = symbol(interner, field, token)?,
-        Field::ResourceId => record.resource_id = symbol(interner, field, token)?,
-        Field::EncryptionStatus => record.encryption_status = number(field, token)?,
+        Field::TrafficPath => record.traffic_path = number(field, line, start, end)?,
+        Field::EcsClusterArn => record.ecs.cluster_arn = fields.symbol(field, token, clean)?,
+        Field::EcsClusterName => record.ecs.cluster_name = fields.symbol(field, token, clean)?,
+        Field::EcsContainerInstanceArn => record.ecs.container_instance_arn = fields.symbol(field, token, clean)?,
+        Field::EcsContainerInstanceId => record.ecs.container_instance_id = fields.symbol(field, token, clean)?,
+        Field::EcsContainerId => record.ecs.container_id = fields.symbol(field, token, clean)?,
+        Field::EcsSecondContainerId => record.ecs.second_container_id = fields.symbol(field, token, clean)?,
+        Field::EcsServiceName => record.ecs.service_name = fields.symbol(field, token, clean)?,
+        Field::EcsTaskDefinitionArn => record.ecs.task_definition_arn = fields.symbol(field, token, clean)?,
+        Field::EcsTaskArn => record.ecs.task_arn = fields.symbol(field, token, clean)?,
+        Field::EcsTaskId => record.ecs.task_id = fields.symbol(field, token, clean)?,
+        Field::RejectReason => record.reject_reason = fields.symbol(field, token, clean)?,
+        Field::ResourceId => record.resource_id = fields.symbol(field, token, clean)?,
+        Field::EncryptionStatus => record.encryption_status = number(field, line, start, end)?,
     }
     Ok(())
 }
@@ -624,6 +876,209 @@ mod tests {
         assert_eq!(parse_ipv4(b"0.0.0.0"), Some(0));
         assert_eq!(parse_ipv4(b"255.255.255.255"), Some(u32::MAX));
         assert_eq!(parse_ipv4(b"10.20.4.17"), Some(0x0a14_0411));
+    }
+
+    /// Elastic's "all fields" sample: a version-5 line of 29 fields with no header.
+    const V5_ALL: &str = "5 64111117617 eni-069xxxxxb7a490 89.160.20.156 10.200.0.0 50041 33004 17 52 1 164000066 1640000297 REJECT OK vpc-09676f97xxxxxb8a7 subnet-02d645xxxxxxxdbc0 i-0axxxxxx1ad77 1 IPv4 89.160.20.156 10.200.0.80 us-east-1 use1-az5 - - AMAZON CLOUDFRONT ingress 1";
+
+    #[test]
+    fn headerless_all_fields_lines_are_inferred_from_their_version() {
+        assert_eq!(catalogue_len(2), 14);
+        assert_eq!(catalogue_len(3), 21);
+        assert_eq!(catalogue_len(5), 29);
+        assert_eq!(catalogue_len(6), 29);
+        assert_eq!(catalogue_len(8), 40);
+        assert_eq!(catalogue_len(10), 42);
+        let mut p = LineParser::new();
+        let r = record(&mut p, V5_ALL);
+        assert_eq!(r.version, Some(5));
+        assert_eq!((r.start, r.end), (Some(164000066), Some(1640000297)));
+        assert_eq!(r.action, Some(Action::Reject));
+        assert_eq!(p.interner.resolve(r.subnet_id), Some("subnet-02d645xxxxxxxdbc0"));
+        assert_eq!(r.tcp_flags, Some(1));
+        assert_eq!(r.pkt_dstaddr.unwrap().to_string(), "10.200.0.80");
+        assert_eq!(p.interner.resolve(r.az_id), Some("use1-az5"));
+        assert_eq!(p.interner.resolve(r.pkt_src_aws_service), Some("AMAZON"));
+        assert_eq!(p.interner.resolve(r.pkt_dst_aws_service), Some("CLOUDFRONT"));
+        assert_eq!(r.flow_direction, Some(FlowDirection::Ingress));
+        assert_eq!(r.traffic_path, Some(1));
+        assert_eq!(p.last_schema().unwrap().len(), 29);
+        let generation = p.schema_generation();
+        // A v2 line after it goes back to the default order, without the v5 values.
+        let r = record(&mut p, "2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 40 10 20 ACCEPT OK");
+        assert_eq!((r.vpc_id, r.traffic_path), (Sym::NONE, None));
+        assert_eq!(p.last_schema().unwrap().len(), 14);
+        assert!(p.schema_generation() > generation);
+        // Reusing one record across both kinds of line gives the same values.
+        let mut reused = FlowRecord::default();
+        assert_eq!(p.parse_line_reusing(V5_ALL.as_bytes(), &mut reused), Ok(LineKind::Record));
+        assert_eq!(reused.traffic_path, Some(1));
+        assert_eq!(
+            p.parse_line_reusing(b"2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 40 10 20 ACCEPT OK", &mut reused),
+            Ok(LineKind::Record)
+        );
+        assert_eq!((reused.traffic_path, reused.vpc_id), (None, Sym::NONE));
+    }
+
+    #[test]
+    fn a_line_of_the_wrong_length_is_reported_as_such() {
+        let mut p = LineParser::new();
+        // A Transit Gateway line: its third token is no address, but its length is the problem.
+        let tgw = "6 - 748335378900 tgw-0a12bc34de56f7890 tgw-attach-0789ijkl - - vpc-0jkl5678 vpc-0ghi9012 - - eni-0cc3 eni-0cc3 - - - 1.128.0.0 2a02:cf40:: 39464 22 6 49 8947 1755592533 1755592558 SKIPDATA";
+        assert_eq!(p.parse_line(tgw.as_bytes()), Err(LineError::FieldCount { expected: 14, found: 26 }));
+    }
+
+    #[test]
+    fn inference_needs_a_matching_count_and_no_header() {
+        let mut p = LineParser::new();
+        // Version 3 names 21 fields, not 29.
+        let v3_with_29 = V5_ALL.replacen('5', "3", 1);
+        assert_eq!(p.parse_line(v3_with_29.as_bytes()), Err(LineError::FieldCount { expected: 14, found: 29 }));
+        // Version 11 is outside the catalogue this parser infers.
+        let v11 = V5_ALL.replacen('5', "11", 1);
+        assert_eq!(p.parse_line(v11.as_bytes()), Err(LineError::FieldCount { expected: 14, found: 29 }));
+        // After a header, the header rules.
+        p.parse_line(DEFAULT_V2.iter().map(|f| f.name()).collect::<Vec<_>>().join(" ").as_bytes()).unwrap();
+        assert_eq!(p.parse_line(V5_ALL.as_bytes()), Err(LineError::FieldCount { expected: 14, found: 29 }));
+        // A custom default format is never second-guessed.
+        let mut p = LineParser::with_schema(Schema::from_fields(&DEFAULT_V2[..3]));
+        assert_eq!(p.parse_line(V5_ALL.as_bytes()), Err(LineError::FieldCount { expected: 3, found: 29 }));
+    }
+
+    #[test]
+    fn every_catalogue_field_parses_from_an_all_versions_header() {
+        let mut p = LineParser::new();
+        let header: Vec<&str> = Field::ALL.iter().map(|f| f.name()).collect();
+        assert_eq!(p.parse_line(header.join(" ").as_bytes()), Ok(Line::Header));
+        let values = [
+            "10",
+            "123456789012",
+            "eni-1",
+            "10.0.0.1",
+            "2001:db8::1",
+            "1024",
+            "443",
+            "6",
+            "9",
+            "900",
+            "100",
+            "160",
+            "ACCEPT",
+            "OK",
+            "vpc-1",
+            "subnet-1",
+            "i-1",
+            "19",
+            "IPv6",
+            "192.168.0.1",
+            "::ffff:1.2.3.4",
+            "eu-west-1",
+            "euw1-az1",
+            "outpost",
+            "op-1",
+            "S3",
+            "EC2",
+            "egress",
+            "8",
+            "arn:c",
+            "c",
+            "arn:ci",
+            "ci",
+            "ct1",
+            "ct2",
+            "svc",
+            "arn:td",
+            "arn:t",
+            "t",
+            "EC",
+            "nat-1",
+            "3",
+        ];
+        assert_eq!(values.len(), Field::ALL.len());
+        let r = record(&mut p, &values.join(" "));
+        let s = |sym| p.interner.resolve(sym).unwrap().to_string();
+        assert_eq!(r.version, Some(10));
+        assert_eq!(s(r.account_id), "123456789012");
+        assert_eq!(s(r.interface_id), "eni-1");
+        assert_eq!(r.srcaddr.unwrap().to_string(), "10.0.0.1");
+        assert_eq!(r.dstaddr.unwrap().to_string(), "2001:db8::1");
+        assert_eq!((r.srcport, r.dstport, r.protocol), (Some(1024), Some(443), Some(6)));
+        assert_eq!((r.packets, r.bytes, r.start, r.end), (Some(9), Some(900), Some(100), Some(160)));
+        assert_eq!((r.action, r.log_status), (Some(Action::Accept), Some(LogStatus::Ok)));
+        assert_eq!((s(r.vpc_id), s(r.subnet_id), s(r.instance_id)), ("vpc-1".into(), "subnet-1".into(), "i-1".into()));
+        assert_eq!((r.tcp_flags, r.traffic_type), (Some(19), Some(TrafficType::Ipv6)));
+        assert_eq!(r.pkt_srcaddr.unwrap().to_string(), "192.168.0.1");
+        // An IPv4-mapped IPv6 address is the same number as the IPv4 address.
+        assert_eq!(r.pkt_dstaddr.unwrap().to_string(), "1.2.3.4");
+        assert_eq!((s(r.region), s(r.az_id)), ("eu-west-1".into(), "euw1-az1".into()));
+        assert_eq!((s(r.sublocation_type), s(r.sublocation_id)), ("outpost".into(), "op-1".into()));
+        assert_eq!((s(r.pkt_src_aws_service), s(r.pkt_dst_aws_service)), ("S3".into(), "EC2".into()));
+        assert_eq!((r.flow_direction, r.traffic_path), (Some(FlowDirection::Egress), Some(8)));
+        let ecs = [
+            r.ecs.cluster_arn,
+            r.ecs.cluster_name,
+            r.ecs.container_instance_arn,
+            r.ecs.container_instance_id,
+            r.ecs.container_id,
+            r.ecs.second_container_id,
+            r.ecs.service_name,
+            r.ecs.task_definition_arn,
+            r.ecs.task_arn,
+            r.ecs.task_id,
+        ];
+        assert_eq!(
+            ecs.map(s),
+            ["arn:c", "c", "arn:ci", "ci", "ct1", "ct2", "svc", "arn:td", "arn:t", "t"].map(String::from)
+        );
+        assert_eq!((s(r.reject_reason), s(r.resource_id)), ("EC".into(), "nat-1".into()));
+        assert_eq!(r.encryption_status, Some(3));
+        // Every field missing: a line of dashes is a record with nothing in it.
+        let dashes = vec!["-"; Field::ALL.len()].join(" ");
+        assert_eq!(record(&mut p, &dashes), FlowRecord::default());
+    }
+
+    #[test]
+    fn swar_number_parsing_matches_the_scalar_one() {
+        let line = b"0 7 42 65535 99999999 123456789 1795849200 18446744073709551615 18446744073709551616 1a 12345678x 0000000001";
+        let mut pos = 0;
+        for token in line.split(|&b| b == b' ') {
+            let end = pos + token.len();
+            assert_eq!(digits_at(line, pos, end), parse_u64(token), "{}", String::from_utf8_lossy(token));
+            pos = end + 1;
+        }
+        assert_eq!(digits_at(b"1795849200", 0, 10), Some(1_795_849_200));
+        assert_eq!(digits_at(b"x9", 1, 2), Some(9));
+        for bad in [&b"9/"[..], b"9:", b"\xff1", b"1 2", b"+1", b"-1"] {
+            assert_eq!(digits_at(bad, 0, bad.len()), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn token_end_stops_at_the_first_unprintable_byte() {
+        assert_eq!(token_end(b"eni-0123456789abcdef0 x", 0), 21);
+        assert_eq!(token_end(b"abc", 0), 3);
+        assert_eq!(token_end(b"abcdefgh\tij", 0), 8);
+        assert_eq!(token_end(b"abcdefghij\x7fk", 0), 10);
+        assert_eq!(token_end(b"abcdefghijk\xc3\xa9", 0), 11);
+        assert_eq!(token_end(b"a\x00bcdefghijk", 0), 1);
+        assert_eq!(token_end(b"~~~~~~~~~~!", 0), 11);
+    }
+
+    #[test]
+    fn unprintable_identifiers_are_rejected() {
+        let mut p = LineParser::new();
+        let err = p.parse_line(b"2 1 eni-\x01bad 10.0.0.1 10.0.0.2 1 2 6 1 40 10 20 ACCEPT OK").unwrap_err();
+        assert!(matches!(err, LineError::BadValue { field: Field::InterfaceId, .. }), "{err}");
+        p.parse_line(b"version tgw-id").unwrap();
+        let err = p.parse_line("6 tgw-\u{e9}".as_bytes()).unwrap_err();
+        assert!(matches!(&err, LineError::BadUnknown { name, .. } if name == "tgw-id"), "{err}");
+    }
+
+    #[test]
+    fn tabs_and_runs_of_spaces_separate_fields() {
+        let mut p = LineParser::new();
+        let r = record(&mut p, "  2\t1  eni-1 10.0.0.1 10.0.0.2 1 2 6 1 40 10 20 ACCEPT\tOK");
+        assert_eq!((r.version, r.log_status), (Some(2), Some(LogStatus::Ok)));
     }
 
     #[test]

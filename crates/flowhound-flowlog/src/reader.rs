@@ -8,7 +8,7 @@ use flate2::bufread::MultiGzDecoder;
 use rustc_hash::FxHashMap;
 
 use crate::intern::{Interner, Sym};
-use crate::parse::{Line, LineError, LineParser, Schema};
+use crate::parse::{LineError, LineKind, LineParser, Schema};
 use crate::record::{Action, FlowRecord, LogStatus};
 use crate::report::{MalformedLine, ObjectError, ObjectFormat, ObjectReport, PlaceholderCounts, min_opt};
 
@@ -71,7 +71,11 @@ const READ_BUFFER: usize = 256 * 1024;
 pub(crate) struct Accounting<'o> {
     pub report: ObjectReport,
     opts: &'o ReadOptions,
-    interfaces: rustc_hash::FxHashSet<Sym>,
+    /// Interfaces seen, by symbol index: symbols are dense, so a vector beats a hash set
+    /// on the per-record path.
+    interfaces: Vec<bool>,
+    /// Versions seen, as a 256-bit set (folded into the report's `BTreeSet` at the end).
+    versions: [u64; 4],
     placeholders: FxHashMap<Sym, PlaceholderCounts>,
 }
 
@@ -80,7 +84,8 @@ impl<'o> Accounting<'o> {
         Accounting {
             report: ObjectReport { name: name.to_string(), format, ..ObjectReport::default() },
             opts,
-            interfaces: Default::default(),
+            interfaces: Vec::new(),
+            versions: [0; 4],
             placeholders: Default::default(),
         }
     }
@@ -139,19 +144,28 @@ impl<'o> Accounting<'o> {
             None => {}
         }
         if let Some(v) = record.version {
-            r.versions.insert(v);
+            self.versions[usize::from(v >> 6)] |= 1 << (v & 63);
         }
         r.first_start = min_opt(r.first_start, record.start);
         r.last_end = r.last_end.max(record.end);
         if record.interface_id.is_some() {
-            self.interfaces.insert(record.interface_id);
+            let index = record.interface_id.index();
+            if index >= self.interfaces.len() {
+                self.interfaces.resize(index + 1, false);
+            }
+            self.interfaces[index] = true;
         }
         true
     }
 
     pub fn finish(mut self, interner: &Interner) -> ObjectReport {
-        for sym in self.interfaces {
-            self.report.interfaces.insert(interner.display(sym).to_string());
+        for (index, _) in self.interfaces.iter().enumerate().filter(|(_, seen)| **seen) {
+            self.report.interfaces.insert(interner.display(Sym::from_index(index)).to_string());
+        }
+        for v in 0..=u8::MAX {
+            if self.versions[usize::from(v >> 6)] & (1 << (v & 63)) != 0 {
+                self.report.versions.insert(v);
+            }
         }
         for (sym, counts) in self.placeholders {
             self.report.placeholders.insert(interner.display(sym).to_string(), counts);
@@ -327,17 +341,16 @@ fn read_lines<R: Read, S: RecordSink + ?Sized>(
     let capacity = READ_BUFFER.max(max_line + 1);
     let mut buf = vec![0u8; capacity];
     let mut filled = 0usize;
-    let mut line_no: u64 = 0;
+    let mut lines = LineState { line_no: 0, generation: u64::MAX, record: FlowRecord::default() };
     // Length of an over-long line being skipped, if any.
     let mut skipping: Option<usize> = None;
     let mut sniffed = false;
-    let mut generation = u64::MAX;
     loop {
         let n = loop {
             match reader.read(&mut buf[filled..]) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(Failure::Io { err, line: line_no }),
+                Err(err) => return Err(Failure::Io { err, line: lines.line_no }),
             }
         };
         if !sniffed && (n > 0 || filled > 0) {
@@ -350,34 +363,33 @@ fn read_lines<R: Read, S: RecordSink + ?Sized>(
         let eof = n == 0;
         let end = filled + n;
         let mut start = 0usize;
-        while let Some(offset) = memchr::memchr(b'\n', &buf[start..end]) {
-            let line = &buf[start..start + offset];
-            line_no += 1;
+        for newline in memchr::memchr_iter(b'\n', &buf[..end]) {
+            let line = &buf[start..newline];
+            lines.line_no += 1;
             match skipping.take() {
                 Some(skipped) => {
-                    let len = skipped + line.len();
-                    acc.malformed(line_no, &LineError::TooLong { len, limit: max_line });
+                    acc.malformed(lines.line_no, &LineError::TooLong { len: skipped + line.len(), limit: max_line });
                 }
                 None if line.len() > max_line => {
-                    acc.malformed(line_no, &LineError::TooLong { len: line.len(), limit: max_line });
+                    acc.malformed(lines.line_no, &LineError::TooLong { len: line.len(), limit: max_line });
                 }
-                None => handle_line(line, line_no, parser, acc, sink, &mut generation),
+                None => lines.handle(line, parser, acc, sink),
             }
-            start += offset + 1;
+            start = newline + 1;
         }
         let rest = end - start;
         if eof {
             if rest > 0 || skipping.is_some() {
-                line_no += 1;
+                lines.line_no += 1;
                 let line = &buf[start..end];
                 match skipping.take() {
                     Some(skipped) => {
-                        acc.malformed(line_no, &LineError::TooLong { len: skipped + rest, limit: max_line })
+                        acc.malformed(lines.line_no, &LineError::TooLong { len: skipped + rest, limit: max_line })
                     }
                     None if rest > max_line => {
-                        acc.malformed(line_no, &LineError::TooLong { len: rest, limit: max_line })
+                        acc.malformed(lines.line_no, &LineError::TooLong { len: rest, limit: max_line })
                     }
-                    None => handle_line(line, line_no, parser, acc, sink, &mut generation),
+                    None => lines.handle(line, parser, acc, sink),
                 }
             }
             return Ok(());
@@ -393,31 +405,44 @@ fn read_lines<R: Read, S: RecordSink + ?Sized>(
     }
 }
 
-#[inline]
-fn handle_line<S: RecordSink + ?Sized>(
-    line: &[u8],
+/// The state carried from line to line of one object.
+struct LineState {
     line_no: u64,
-    parser: &mut LineParser,
-    acc: &mut Accounting<'_>,
-    sink: &mut S,
-    generation: &mut u64,
-) {
-    let parsed = parser.parse_line(line);
-    if parser.schema_generation() != *generation {
-        *generation = parser.schema_generation();
-        if let Ok(schema) = parser.schema() {
-            let schema = schema.clone();
-            acc.note_schema(&schema);
-        }
-    }
-    match parsed {
-        Ok(Line::Record(record)) => {
-            if acc.record(&record) {
-                sink.record(&record, &parser.interner);
+    /// The parser's schema generation when its schema was last noted.
+    generation: u64,
+    /// Reused for every line: only the fields of the schema in force are written.
+    record: FlowRecord,
+}
+
+impl LineState {
+    #[inline]
+    fn handle<S: RecordSink + ?Sized>(
+        &mut self,
+        line: &[u8],
+        parser: &mut LineParser,
+        acc: &mut Accounting<'_>,
+        sink: &mut S,
+    ) {
+        let parsed = parser.parse_line_reusing(line, &mut self.record);
+        if parser.schema_generation() != self.generation {
+            self.generation = parser.schema_generation();
+            if let Ok(schema) = parser.last_schema() {
+                acc.note_schema(schema);
+            }
+            if !matches!(parsed, Ok(LineKind::Record)) {
+                // A new header: fields it does not name must read as missing from now on.
+                self.record = FlowRecord::default();
             }
         }
-        Ok(Line::Header) => acc.report.header_lines += 1,
-        Ok(Line::Blank) => acc.report.blank_lines += 1,
-        Err(err) => acc.malformed(line_no, &err),
+        match parsed {
+            Ok(LineKind::Record) => {
+                if acc.record(&self.record) {
+                    sink.record(&self.record, &parser.interner);
+                }
+            }
+            Ok(LineKind::Header) => acc.report.header_lines += 1,
+            Ok(LineKind::Blank) => acc.report.blank_lines += 1,
+            Err(err) => acc.malformed(self.line_no, &err),
+        }
     }
 }

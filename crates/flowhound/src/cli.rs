@@ -37,12 +37,19 @@ pub enum Command {
     Simulate(crate::simulate::SimulateArgs),
     /// Score findings against labels: recall, precision, false positives per 1000 host-days.
     Evaluate(crate::evaluate::EvaluateArgs),
+    /// Fit baselines on a training period and write a model directory.
+    Train(crate::train::TrainArgs),
+    /// Score flow logs against a model: findings as JSON lines.
+    Score(crate::score::ScoreArgs),
+    /// Simulate, train, score and evaluate the embedded default scenario.
+    Demo(crate::demo::DemoArgs),
 }
 
 /// Where flow logs come from, and how strictly to read them (CONTRACT §2).
 #[derive(Debug, Args, Clone)]
 pub struct SourceArgs {
-    /// Files (.log.gz, .gz, .log, .txt, .parquet), directories (read recursively), or - for stdin.
+    /// Files (.log.gz, .gz, .log, .txt, .parquet), directories (read recursively), s3://bucket/prefix
+    /// (every object below it; standard AWS credentials and AWS_ENDPOINT_URL*), or - for stdin.
     #[arg(value_name = "SOURCE", required = true)]
     pub sources: Vec<String>,
     /// Keep records whose start is at or after this time (RFC 3339 or epoch seconds).

@@ -2,13 +2,17 @@
 //! commands. This is the only crate where I/O meets the pure crates; it keeps no
 //! detection logic of its own.
 
+pub mod aws;
 pub mod cli;
+mod demo;
 mod evaluate;
 mod extract;
 mod inspect;
 mod logging;
+mod score;
 mod simulate;
 mod sources;
+mod train;
 
 use std::process::ExitCode;
 
@@ -43,6 +47,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Extract(args) => extract::run(&args),
         Command::Simulate(args) => simulate::run(&args),
         Command::Evaluate(args) => evaluate::run(&args),
+        Command::Train(args) => train::run(&args),
+        Command::Score(args) => score::run(&args),
+        Command::Demo(args) => demo::run(&args),
     };
     match outcome {
         Ok(code) => code,

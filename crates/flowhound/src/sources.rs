@@ -4,10 +4,14 @@
 use std::io::IsTerminal;
 
 use anyhow::{Context, Result};
-use flowhound_flowlog::{ObjectRef, ObjectReport, Partial, ReadOptions, ScanSummary, discover_local, scan};
+use flowhound_aws::s3::S3Url;
+use flowhound_flowlog::{
+    ObjectRef, ObjectReport, Partial, ReadOptions, RemoteOpener, ScanSummary, discover_local, scan,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::UsageError;
+use crate::aws::{S3Remote, s3_error};
 use crate::cli::SourceArgs;
 
 /// Parses `--from/--to`: RFC 3339 or epoch seconds.
@@ -28,6 +32,8 @@ pub struct Plan {
     pub objects: Vec<ObjectRef>,
     pub pruned: u64,
     pub opts: ReadOptions,
+    /// S3 access, when a SOURCE is `s3://…` (owns the AWS I/O runtime).
+    pub remote: Option<S3Remote>,
 }
 
 pub fn plan(args: &SourceArgs) -> Result<Plan> {
@@ -40,9 +46,21 @@ pub fn plan(args: &SourceArgs) -> Result<Plan> {
     }
     let mut objects = Vec::new();
     let mut stdin_seen = false;
+    let mut remote: Option<S3Remote> = None;
+    let mut s3_pruned = 0;
     for source in &args.sources {
         if source.starts_with("s3://") {
-            return Err(UsageError(format!("{source}: s3:// sources are not supported by this build yet")).into());
+            let url = S3Url::parse(source).map_err(s3_error)?;
+            let s3 = match remote.take() {
+                Some(s3) => s3,
+                None => S3Remote::connect()?,
+            };
+            let listing = s3.list(&url, from, to)?;
+            tracing::info!(source = %source, objects = listing.objects.len(), pruned = listing.pruned, "s3 source listed");
+            s3_pruned += listing.pruned;
+            objects.extend(listing.objects.iter().map(|o| o.to_object_ref()));
+            remote = Some(s3);
+            continue;
         }
         if source == "-" {
             if stdin_seen {
@@ -55,7 +73,7 @@ pub fn plan(args: &SourceArgs) -> Result<Plan> {
     }
     let before = objects.len();
     objects.retain(|o| o.may_overlap(from, to));
-    let pruned = (before - objects.len()) as u64;
+    let pruned = (before - objects.len()) as u64 + s3_pruned;
     let opts = ReadOptions {
         from,
         to,
@@ -63,7 +81,7 @@ pub fn plan(args: &SourceArgs) -> Result<Plan> {
         max_decompressed_bytes: args.max_object_bytes,
         ..ReadOptions::default()
     };
-    Ok(Plan { objects, pruned, opts })
+    Ok(Plan { objects, pruned, opts, remote })
 }
 
 /// Reads every object of the plan into partials made by `make`, with a progress bar
@@ -88,7 +106,8 @@ where
             tracing::warn!(object = %report.name, error = %err, "object not fully read");
         }
     };
-    let result = scan(&plan.objects, None, &plan.opts, make, &on_object);
+    let remote = plan.remote.as_ref().map(|r| r.opener() as &dyn RemoteOpener);
+    let result = scan(&plan.objects, remote, &plan.opts, make, &on_object);
     bar.finish_and_clear();
     result
 }

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Feature-extraction benchmark: `flowhound extract` (5-minute windows, Parquet out) vs a
+# comparable per (host, 5-minute window) aggregation in polars and DuckDB, on the same
+# generated gzip objects, side by side, at 1 and 2 threads.
+#
+#   bench/extract.sh [RECORDS=10000000] [OBJECTS=20]
+#
+# Data is the reader benchmark's tree (target/bench-reader, made by gen_bench when
+# missing); polars and DuckDB live in bench/.venv. Each figure is the best of REPEAT runs.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+RECORDS=${1:-10000000}
+OBJECTS=${2:-20}
+REPEAT=${REPEAT:-3}
+DATA=target/bench-reader
+STAMP="$DATA/.generated-$RECORDS-$OBJECTS"
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+
+cargo build --release --quiet -p flowhound --bin flowhound -p flowhound-flowlog --example gen_bench
+BIN=target/release
+if [[ ! -f $STAMP ]]; then
+    rm -rf "$DATA"
+    echo "generating $RECORDS records in $OBJECTS gzip objects under $DATA" >&2
+    "$BIN/examples/gen_bench" "$DATA/gz" "$RECORDS" "$OBJECTS"
+    "$BIN/examples/gen_bench" "$DATA/plain" "$RECORDS" "$OBJECTS" --plain
+    touch "$STAMP"
+fi
+if [[ ! -x bench/.venv/bin/python ]]; then
+    python3 -m venv bench/.venv
+fi
+bench/.venv/bin/pip install --quiet --disable-pip-version-check polars duckdb
+
+now() { date +%s.%N; }
+best_of() {
+    local best="" t0 t1 s
+    for _ in $(seq "$REPEAT"); do
+        t0=$(now)
+        "$@" >/dev/null 2>&1
+        t1=$(now)
+        s=$(echo "$t1 - $t0" | bc -l)
+        if [[ -z $best ]] || (($(echo "$s < $best" | bc -l))); then best=$s; fi
+    done
+    echo "$best"
+}
+best_reported() {
+    local best="" s
+    for _ in $(seq "$REPEAT"); do
+        s=$("$@" | sed -n 's/.*seconds=\([0-9.]*\).*/\1/p')
+        if [[ -z $best ]] || (($(echo "$s < $best" | bc -l))); then best=$s; fi
+    done
+    echo "$best"
+}
+
+records=$("$BIN/flowhound" inspect "$DATA/gz" --json | sed -n 's/.*"records":\([0-9]*\).*/\1/p')
+printf 'records: %s in %s objects; %s, %s cores, load %s\n' "$records" "$OBJECTS" "$(uname -m)" "$(nproc)" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)"
+
+declare -A secs
+for t in 1 2; do
+    secs[extract_$t]=$(best_of "$BIN/flowhound" --threads "$t" extract "$DATA/gz" --window 5m --out "$OUT/f.parquet")
+    secs[inspect_$t]=$(best_of "$BIN/flowhound" --threads "$t" inspect "$DATA/gz" --json)
+    secs[polars_$t]=$(best_reported bench/.venv/bin/python bench/extract_py.py polars "$t" "$DATA/gz")
+    secs[duckdb_$t]=$(best_reported bench/.venv/bin/python bench/extract_py.py duckdb "$t" "$DATA/gz")
+done
+# Peak memory of one 2-thread extract (KiB), to show it follows host-windows, not records.
+rss=$( { /usr/bin/time -f '%M' "$BIN/flowhound" --threads 2 extract "$DATA/gz" --window 5m --out "$OUT/f.parquet" \
+    2>&1 >/dev/null; } | tail -1)
+
+rate() { echo "$records / $1 / 1000000" | bc -l | xargs printf '%.2f'; }
+ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
+
+printf '\n| engine | threads | seconds | M records/s | flowhound extract speed-up |\n|---|---|---|---|---|\n'
+for t in 1 2; do
+    for name in extract inspect polars duckdb; do
+        s=${secs[${name}_$t]}
+        printf '| %s | %s | %.3f | %s | %s |\n' "$name" "$t" "$s" "$(rate "$s")" "$(ratio "$s" "${secs[extract_$t]}")"
+    done
+done
+printf '\nextract 1 -> 2 threads: %sx; extract vs inspect (reading alone): %s of reader speed at 2 threads\n' \
+    "$(ratio "${secs[extract_1]}" "${secs[extract_2]}")" "$(ratio "${secs[inspect_2]}" "${secs[extract_2]}")"
+printf 'extract vs polars: %sx (1 thread), %sx (2 threads); vs DuckDB: %sx, %sx\n' \
+    "$(ratio "${secs[polars_1]}" "${secs[extract_1]}")" "$(ratio "${secs[polars_2]}" "${secs[extract_2]}")" \
+    "$(ratio "${secs[duckdb_1]}" "${secs[extract_1]}")" "$(ratio "${secs[duckdb_2]}" "${secs[extract_2]}")"
+printf 'extract peak RSS at 2 threads: %s MiB\n' "$((rss / 1024))"

@@ -1,0 +1,449 @@
+//! The mergeable accumulators: per host-window contributions, internal edge counts and
+//! pair connection events. Every `merge` is associative and commutative.
+
+use flowhound_flowlog::Addr;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+/// Index into a partial's identifier table (interface and instance ids).
+pub(crate) type IdIx = u32;
+
+/// When a contribution counts, decided once every record has been seen: a flow logged
+/// by several interfaces must be counted from exactly one copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Cond {
+    /// The sender's own interface copy, or traffic only one side can log.
+    Always,
+    /// A receiver's copy: counts only if the sender has no capture of its own in the window.
+    Unmonitored(Addr),
+    /// A gateway's translated copy: counts only if neither end has a capture of its own.
+    Neither(Addr, Addr),
+    /// Internal-to-internal without `flow-direction`: the side is known once the
+    /// interface's own address is (the one address present in all its records): the
+    /// sender's copy when it is `iface_src`, else the receiver's.
+    ByEni { eni: IdIx, src: Addr, iface_src: Addr },
+}
+
+impl Cond {
+    pub(crate) fn remap(self, map: &[IdIx]) -> Cond {
+        match self {
+            Cond::ByEni { eni, src, iface_src } => Cond::ByEni { eni: map[eni as usize], src, iface_src },
+            other => other,
+        }
+    }
+}
+
+/// Flows (records), packets and bytes of one direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Volume {
+    pub flows: u64,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+impl Volume {
+    #[inline]
+    pub fn add(&mut self, packets: u64, bytes: u64) {
+        self.flows += 1;
+        self.packets += packets;
+        self.bytes += bytes;
+    }
+
+    pub fn merge(&mut self, o: &Volume) {
+        self.flows += o.flows;
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+    }
+}
+
+/// A set that stops growing at a limit and counts what it refused.
+#[inline]
+pub(crate) fn capped_insert<T: std::hash::Hash + Eq>(set: &mut FxHashSet<T>, value: T, cap: usize, overflow: &mut u64) {
+    if set.len() < cap {
+        set.insert(value);
+    } else if !set.contains(&value) {
+        *overflow += 1;
+    }
+}
+
+/// One flow record as seen from one host.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Flow {
+    pub peer: Addr,
+    pub peer_internal: bool,
+    pub src_port: Option<u16>,
+    pub dst_port: Option<u16>,
+    pub protocol: u8,
+    pub packets: u64,
+    pub bytes: u64,
+    pub reject: bool,
+    pub syn: bool,
+    pub aws_service: bool,
+}
+
+/// What one host did in one window, from the copies sharing one [`Cond`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Acc {
+    /// Records for which this host was the primary attribution (the sender when it is
+    /// internal, else the receiver): the unit of the record conservation law.
+    pub records: u64,
+    pub out: Volume,
+    pub inn: Volume,
+    pub out_internal: Volume,
+    pub in_internal: Volume,
+    pub out_external: Volume,
+    pub in_external: Volume,
+    pub bytes_out_aws: u64,
+    pub bytes_in_aws: u64,
+    pub rejects_out: u64,
+    pub rejects_in: u64,
+    pub syn_out: u64,
+    pub syn_in: u64,
+    pub max_flow_bytes_out: u64,
+    /// Every peer, with the bytes this host sent it (0 for peers that only sent).
+    pub peers: FxHashMap<Addr, u64>,
+    pub dsts_out: FxHashSet<Addr>,
+    pub dst_ports_out: FxHashSet<u16>,
+    pub dst_ports_in: FxHashSet<u16>,
+    pub src_ports_out: FxHashSet<u16>,
+    /// Connections (peer, admin port, source port, protocol) to internal admin ports.
+    pub admin_out: FxHashSet<(Addr, u16, u16, u8)>,
+    pub admin_in: FxHashSet<(Addr, u16, u16, u8)>,
+    pub overflow: u64,
+}
+
+/// Administrative and database ports whose internal use is the signature of lateral movement.
+pub const ADMIN_PORTS: [u16; 12] = [22, 135, 445, 1433, 1521, 3306, 3389, 5432, 5985, 5986, 6379, 27017];
+
+#[inline]
+pub(crate) fn is_admin_port(port: u16) -> bool {
+    ADMIN_PORTS.contains(&port)
+}
+
+impl Acc {
+    #[inline]
+    fn note_peer(&mut self, peer: Addr, bytes_out: u64, cap: usize) {
+        if let Some(b) = self.peers.get_mut(&peer) {
+            *b += bytes_out;
+        } else if self.peers.len() < cap {
+            self.peers.insert(peer, bytes_out);
+        } else {
+            self.overflow += 1;
+        }
+    }
+
+    #[inline]
+    pub fn add_out(&mut self, f: &Flow, primary: bool, cap_peers: usize, cap_ports: usize) {
+        self.records += u64::from(primary);
+        self.out.add(f.packets, f.bytes);
+        if f.peer_internal {
+            self.out_internal.add(f.packets, f.bytes);
+        } else {
+            self.out_external.add(f.packets, f.bytes);
+        }
+        if f.aws_service {
+            self.bytes_out_aws += f.bytes;
+        }
+        self.rejects_out += u64::from(f.reject);
+        self.syn_out += u64::from(f.syn);
+        self.max_flow_bytes_out = self.max_flow_bytes_out.max(f.bytes);
+        self.note_peer(f.peer, f.bytes, cap_peers);
+        capped_insert(&mut self.dsts_out, f.peer, cap_peers, &mut self.overflow);
+        if let Some(p) = f.dst_port {
+            capped_insert(&mut self.dst_ports_out, p, cap_ports, &mut self.overflow);
+        }
+        if let Some(p) = f.src_port {
+            capped_insert(&mut self.src_ports_out, p, cap_ports, &mut self.overflow);
+        }
+        if f.peer_internal
+            && let Some(port) = f.dst_port.filter(|p| is_admin_port(*p))
+        {
+            let conn = (f.peer, port, f.src_port.unwrap_or(0), f.protocol);
+            capped_insert(&mut self.admin_out, conn, cap_ports, &mut self.overflow);
+        }
+    }
+
+    #[inline]
+    pub fn add_in(&mut self, f: &Flow, primary: bool, cap_peers: usize, cap_ports: usize) {
+        self.records += u64::from(primary);
+        self.inn.add(f.packets, f.bytes);
+        if f.peer_internal {
+            self.in_internal.add(f.packets, f.bytes);
+        } else {
+            self.in_external.add(f.packets, f.bytes);
+        }
+        if f.aws_service {
+            self.bytes_in_aws += f.bytes;
+        }
+        self.rejects_in += u64::from(f.reject);
+        self.syn_in += u64::from(f.syn);
+        self.note_peer(f.peer, 0, cap_peers);
+        if let Some(p) = f.dst_port {
+            capped_insert(&mut self.dst_ports_in, p, cap_ports, &mut self.overflow);
+        }
+        if f.peer_internal
+            && let Some(port) = f.dst_port.filter(|p| is_admin_port(*p))
+        {
+            let conn = (f.peer, port, f.src_port.unwrap_or(0), f.protocol);
+            capped_insert(&mut self.admin_in, conn, cap_ports, &mut self.overflow);
+        }
+    }
+
+    pub fn merge(&mut self, o: &Acc, cap_peers: usize, cap_ports: usize) {
+        self.records += o.records;
+        self.out.merge(&o.out);
+        self.inn.merge(&o.inn);
+        self.out_internal.merge(&o.out_internal);
+        self.in_internal.merge(&o.in_internal);
+        self.out_external.merge(&o.out_external);
+        self.in_external.merge(&o.in_external);
+        self.bytes_out_aws += o.bytes_out_aws;
+        self.bytes_in_aws += o.bytes_in_aws;
+        self.rejects_out += o.rejects_out;
+        self.rejects_in += o.rejects_in;
+        self.syn_out += o.syn_out;
+        self.syn_in += o.syn_in;
+        self.max_flow_bytes_out = self.max_flow_bytes_out.max(o.max_flow_bytes_out);
+        self.overflow += o.overflow;
+        for (&peer, &bytes) in &o.peers {
+            self.note_peer(peer, bytes, cap_peers);
+        }
+        for &a in &o.dsts_out {
+            capped_insert(&mut self.dsts_out, a, cap_peers, &mut self.overflow);
+        }
+        for &p in &o.dst_ports_out {
+            capped_insert(&mut self.dst_ports_out, p, cap_ports, &mut self.overflow);
+        }
+        for &p in &o.dst_ports_in {
+            capped_insert(&mut self.dst_ports_in, p, cap_ports, &mut self.overflow);
+        }
+        for &p in &o.src_ports_out {
+            capped_insert(&mut self.src_ports_out, p, cap_ports, &mut self.overflow);
+        }
+        for &c in &o.admin_out {
+            capped_insert(&mut self.admin_out, c, cap_ports, &mut self.overflow);
+        }
+        for &c in &o.admin_in {
+            capped_insert(&mut self.admin_in, c, cap_ports, &mut self.overflow);
+        }
+    }
+}
+
+/// Everything known about one host in one window.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HostAcc {
+    /// The host has a capture of its own (a record logged by its interface) in the window.
+    pub monitored: bool,
+    /// Interfaces that logged this host's own traffic (at most [`MAX_IDS_PER_HOST`]).
+    pub enis: Vec<IdIx>,
+    /// Contributions that always count (kept inline: most host-windows have nothing else).
+    pub always: Acc,
+    /// Contributions that may be duplicates, by counting condition: one per internal
+    /// sender whose copy was logged by the receiver (hashed: a server has many senders).
+    pub others: FxHashMap<Cond, Box<Acc>>,
+}
+
+/// Interface ids remembered per host-window (an instance rarely has more than a few ENIs).
+pub(crate) const MAX_IDS_PER_HOST: usize = 8;
+
+impl HostAcc {
+    #[inline]
+    pub fn part(&mut self, cond: Cond) -> &mut Acc {
+        match cond {
+            Cond::Always => &mut self.always,
+            _ => self.others.entry(cond).or_default(),
+        }
+    }
+
+    /// Every contribution with its condition.
+    pub fn parts(&self) -> impl Iterator<Item = (Cond, &Acc)> {
+        std::iter::once((Cond::Always, &self.always)).chain(self.others.iter().map(|(c, a)| (*c, &**a)))
+    }
+
+    #[inline]
+    pub fn note_eni(&mut self, eni: Option<IdIx>) {
+        if let Some(eni) = eni
+            && !self.enis.contains(&eni)
+            && self.enis.len() < MAX_IDS_PER_HOST
+        {
+            self.enis.push(eni);
+        }
+    }
+
+    pub fn remap(&mut self, map: &[IdIx]) {
+        for eni in &mut self.enis {
+            *eni = map[*eni as usize];
+        }
+        let others = std::mem::take(&mut self.others);
+        for (cond, acc) in others {
+            self.others.insert(cond.remap(map), acc);
+        }
+    }
+
+    pub fn merge(&mut self, o: HostAcc, cap_peers: usize, cap_ports: usize) {
+        self.monitored |= o.monitored;
+        for eni in o.enis {
+            self.note_eni(Some(eni));
+        }
+        self.always.merge(&o.always, cap_peers, cap_ports);
+        for (cond, acc) in o.others {
+            match self.others.get_mut(&cond) {
+                Some(mine) => mine.merge(&acc, cap_peers, cap_ports),
+                None => {
+                    self.others.insert(cond, acc);
+                }
+            }
+        }
+    }
+}
+
+/// Counts of one internal edge from the copies sharing one [`Cond`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct EdgeAcc {
+    pub accept: u64,
+    pub reject: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub syn: u64,
+}
+
+impl EdgeAcc {
+    pub fn merge(&mut self, o: &EdgeAcc) {
+        self.accept += o.accept;
+        self.reject += o.reject;
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+        self.syn += o.syn;
+    }
+}
+
+/// One connection event of a pair timing series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Event {
+    /// Unix seconds of the record's first packet.
+    pub start: u64,
+    pub end: u64,
+    pub bytes: u64,
+    pub packets: u64,
+    pub src_port: u16,
+    /// SYN without ACK was seen (the host opened a connection in this record).
+    pub syn: bool,
+}
+
+/// Events of one pair series, kept as the earliest `cap` of each list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct PairAcc {
+    pub own: Vec<Event>,
+    pub own_total: u64,
+    /// Copies logged by a gateway or the peer side, used only when the host has no capture of its own.
+    pub other: Vec<Event>,
+    pub other_total: u64,
+    pub aws_service: bool,
+}
+
+/// Keeps the `cap` smallest events. Amortised: lists may grow to twice the cap between trims.
+#[inline]
+pub(crate) fn push_event(list: &mut Vec<Event>, e: Event, cap: usize) {
+    list.push(e);
+    if list.len() >= cap.saturating_mul(2).max(2) {
+        trim(list, cap);
+    }
+}
+
+pub(crate) fn trim(list: &mut Vec<Event>, cap: usize) {
+    if list.len() > cap {
+        list.select_nth_unstable(cap);
+        list.truncate(cap);
+    }
+}
+
+impl PairAcc {
+    pub fn merge(&mut self, o: PairAcc, cap: usize) {
+        self.own.extend(o.own);
+        self.own_total += o.own_total;
+        self.other.extend(o.other);
+        self.other_total += o.other_total;
+        self.aws_service |= o.aws_service;
+        if self.own.len() > cap.saturating_mul(2) {
+            trim(&mut self.own, cap);
+        }
+        if self.other.len() > cap.saturating_mul(2) {
+            trim(&mut self.other, cap);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flow(peer: u32, internal: bool, dst_port: u16, bytes: u64) -> Flow {
+        Flow {
+            peer: Addr::from_ipv4_bits(peer),
+            peer_internal: internal,
+            src_port: Some(40_000),
+            dst_port: Some(dst_port),
+            protocol: 6,
+            packets: 2,
+            bytes,
+            reject: false,
+            syn: true,
+            aws_service: false,
+        }
+    }
+
+    #[test]
+    fn out_flows_fill_every_counter() {
+        let mut acc = Acc::default();
+        acc.add_out(&flow(1, true, 22, 100), true, 10, 10);
+        acc.add_out(&flow(2, false, 443, 50), true, 10, 10);
+        assert_eq!(acc.records, 2);
+        assert_eq!(acc.out, Volume { flows: 2, packets: 4, bytes: 150 });
+        assert_eq!(acc.out_internal.bytes, 100);
+        assert_eq!(acc.out_external.bytes, 50);
+        assert_eq!(acc.syn_out, 2);
+        assert_eq!(acc.max_flow_bytes_out, 100);
+        assert_eq!(acc.admin_out.len(), 1);
+        assert_eq!(acc.dst_ports_out.len(), 2);
+        assert_eq!(acc.src_ports_out.len(), 1);
+    }
+
+    #[test]
+    fn caps_count_what_they_refuse() {
+        let mut acc = Acc::default();
+        for peer in 0..5 {
+            acc.add_out(&flow(peer, false, 443, 1), true, 3, 10);
+        }
+        assert_eq!(acc.peers.len(), 3);
+        assert_eq!(acc.dsts_out.len(), 3);
+        // Two refused peers, each refused by both peer sets.
+        assert_eq!(acc.overflow, 4);
+    }
+
+    #[test]
+    fn merge_adds_and_unions() {
+        let mut a = Acc::default();
+        let mut b = Acc::default();
+        a.add_out(&flow(1, false, 443, 10), true, 10, 10);
+        b.add_out(&flow(1, false, 80, 30), true, 10, 10);
+        b.add_in(&flow(2, true, 22, 5), false, 10, 10);
+        a.merge(&b, 10, 10);
+        assert_eq!(a.out.bytes, 40);
+        assert_eq!(a.peers.get(&Addr::from_ipv4_bits(1)), Some(&40));
+        assert_eq!(a.peers.get(&Addr::from_ipv4_bits(2)), Some(&0));
+        assert_eq!(a.dst_ports_out.len(), 2);
+        assert_eq!(a.admin_in.len(), 1);
+        assert_eq!(a.records, 2);
+    }
+
+    #[test]
+    fn events_keep_the_earliest() {
+        let mut list = Vec::new();
+        for start in (0..10).rev() {
+            push_event(&mut list, Event { start, end: start, bytes: 1, packets: 1, src_port: 1, syn: false }, 3);
+        }
+        trim(&mut list, 3);
+        list.sort();
+        let starts: Vec<u64> = list.iter().map(|e| e.start).collect();
+        assert_eq!(starts, vec![0, 1, 2]);
+    }
+}

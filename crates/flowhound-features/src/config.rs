@@ -1,0 +1,229 @@
+//! What the feature computation is told: the window, the pair horizon, which addresses
+//! are internal, and the limits that bound memory.
+
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use flowhound_flowlog::Addr;
+
+/// Errors in a feature configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid CIDR {0:?} (expected e.g. 10.20.0.0/16 or 2600:1f18:1234::/56)")]
+    BadCidr(String),
+    #[error(
+        "the feature window must be between 1 s and 7 days and divide 1 day or be a whole number of days, got {0} s"
+    )]
+    BadWindow(u64),
+    #[error("the pair horizon must be a whole number of feature windows, got {horizon} s for a {window} s window")]
+    BadHorizon { horizon: u64, window: u64 },
+}
+
+/// An address block, held in the same 128-bit space as [`Addr`] (IPv4 is IPv4-mapped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cidr {
+    base: u128,
+    /// Prefix length in the 128-bit space (an IPv4 /16 is stored as /112).
+    len: u8,
+}
+
+impl Cidr {
+    /// A block from an address and a prefix length in that address family's terms.
+    pub fn new(ip: IpAddr, prefix: u8) -> Option<Cidr> {
+        let (addr, len) = match ip {
+            IpAddr::V4(_) if prefix <= 32 => (Addr::from(ip).0, prefix + 96),
+            IpAddr::V6(_) if prefix <= 128 => (Addr::from(ip).0, prefix),
+            _ => return None,
+        };
+        let mask = prefix_mask(len);
+        Some(Cidr { base: addr & mask, len })
+    }
+
+    /// True when `addr` lies in the block.
+    pub fn contains(&self, addr: Addr) -> bool {
+        addr.0 & prefix_mask(self.len) == self.base
+    }
+}
+
+fn prefix_mask(len: u8) -> u128 {
+    if len == 0 { 0 } else { u128::MAX << (128 - u32::from(len.min(128))) }
+}
+
+impl FromStr for Cidr {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Cidr, ConfigError> {
+        let bad = || ConfigError::BadCidr(s.to_string());
+        let (ip, prefix) = s.trim().split_once('/').ok_or_else(bad)?;
+        let ip: IpAddr = ip.parse().map_err(|_| bad())?;
+        let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+        Cidr::new(ip, prefix).ok_or_else(bad)
+    }
+}
+
+/// The address blocks that are always internal: RFC 1918, RFC 6598 shared space
+/// (100.64.0.0/10, used by carrier-grade NAT and some VPC setups) and IPv6 ULA fc00::/7.
+pub fn builtin_internal() -> Vec<Cidr> {
+    ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"]
+        .iter()
+        .filter_map(|s| s.parse().ok())
+        .collect()
+}
+
+/// Upper bounds on what one computation may hold. Past a bound, new items are not
+/// stored and are counted in the `overflow` column / [`ExtractStats`](crate::ExtractStats).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Distinct peers remembered per host and window (distinct counts are exact below it).
+    pub max_peers_per_host_window: usize,
+    /// Distinct ports remembered per host, window and port set.
+    pub max_ports_per_host_window: usize,
+    /// Host-window accumulators in total.
+    pub max_host_windows: usize,
+    /// Distinct (src, dst, dst port, protocol) internal edges in total.
+    pub max_edges: usize,
+    /// Pair timing series in total.
+    pub max_pairs: usize,
+    /// Connection events kept per pair series (the earliest are kept).
+    pub max_events_per_pair: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_peers_per_host_window: 65_536,
+            max_ports_per_host_window: 65_536,
+            max_host_windows: 4_000_000,
+            max_edges: 4_000_000,
+            max_pairs: 2_000_000,
+            // One event every 10 s for 24 h: faster "beacons" are strobes, flagged by the count.
+            max_events_per_pair: 8_640,
+        }
+    }
+}
+
+/// Default feature window: 15 minutes (see docs/features.md for why).
+pub const DEFAULT_WINDOW_SECS: u64 = 900;
+/// Default pair timing horizon: 24 hours.
+pub const DEFAULT_HORIZON_SECS: u64 = 86_400;
+
+/// Everything the feature computation needs to know.
+#[derive(Debug, Clone)]
+pub struct FeatureConfig {
+    window_secs: u64,
+    horizon_secs: u64,
+    internal: Vec<Cidr>,
+    pub limits: Limits,
+}
+
+impl Default for FeatureConfig {
+    fn default() -> FeatureConfig {
+        FeatureConfig {
+            window_secs: DEFAULT_WINDOW_SECS,
+            horizon_secs: DEFAULT_HORIZON_SECS,
+            internal: builtin_internal(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl FeatureConfig {
+    /// A configuration with the given window and horizon (seconds) and extra internal
+    /// blocks (the VPC CIDRs, e.g. the VPC's IPv6 block, which is global unicast).
+    pub fn new(window_secs: u64, horizon_secs: u64, vpc_cidrs: &[Cidr]) -> Result<FeatureConfig, ConfigError> {
+        // Windows must tile days so that every run cuts the same windows.
+        let tiles_day =
+            window_secs > 0 && (86_400u64.is_multiple_of(window_secs) || window_secs.is_multiple_of(86_400));
+        if !tiles_day || window_secs > 7 * 86_400 {
+            return Err(ConfigError::BadWindow(window_secs));
+        }
+        if horizon_secs == 0 || !horizon_secs.is_multiple_of(window_secs) {
+            return Err(ConfigError::BadHorizon { horizon: horizon_secs, window: window_secs });
+        }
+        let mut internal = builtin_internal();
+        internal.extend_from_slice(vpc_cidrs);
+        Ok(FeatureConfig { window_secs, horizon_secs, internal, limits: Limits::default() })
+    }
+
+    pub fn window_secs(&self) -> u64 {
+        self.window_secs
+    }
+
+    pub fn horizon_secs(&self) -> u64 {
+        self.horizon_secs
+    }
+
+    /// True for addresses inside the monitored estate.
+    #[inline]
+    pub fn is_internal(&self, addr: Addr) -> bool {
+        for cidr in &self.internal {
+            if cidr.contains(addr) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The start of the feature window holding time `t`.
+    #[inline]
+    pub fn window_of(&self, t: u64) -> u64 {
+        t - t % self.window_secs
+    }
+
+    /// The start of the pair horizon holding time `t`.
+    #[inline]
+    pub fn horizon_of(&self, t: u64) -> u64 {
+        t - t % self.horizon_secs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> Addr {
+        Addr::from(s.parse::<IpAddr>().unwrap())
+    }
+
+    #[test]
+    fn builtin_blocks_are_internal() {
+        let cfg = FeatureConfig::default();
+        for ip in ["10.1.2.3", "172.31.255.255", "192.168.0.1", "100.64.0.1", "100.127.255.254", "fd00::1", "fc12::"] {
+            assert!(cfg.is_internal(addr(ip)), "{ip}");
+        }
+        for ip in ["172.32.0.1", "100.128.0.1", "8.8.8.8", "2001:db8::1", "fe80::1", "11.0.0.1"] {
+            assert!(!cfg.is_internal(addr(ip)), "{ip}");
+        }
+    }
+
+    #[test]
+    fn vpc_cidrs_extend_internal() {
+        let v6: Cidr = "2600:1f18:1234:5600::/56".parse().unwrap();
+        let v4: Cidr = "52.10.0.0/16".parse().unwrap();
+        let cfg = FeatureConfig::new(900, 86_400, &[v6, v4]).unwrap();
+        assert!(cfg.is_internal(addr("2600:1f18:1234:56ff::9")));
+        assert!(!cfg.is_internal(addr("2600:1f18:1234:5700::9")));
+        assert!(cfg.is_internal(addr("52.10.200.1")));
+        assert!(!cfg.is_internal(addr("52.11.0.1")));
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!("10.0.0.0".parse::<Cidr>().is_err());
+        assert!("10.0.0.0/33".parse::<Cidr>().is_err());
+        assert!("::/129".parse::<Cidr>().is_err());
+        assert_eq!(FeatureConfig::new(7, 86_400, &[]).unwrap_err(), ConfigError::BadWindow(7));
+        assert!(FeatureConfig::new(900, 1000, &[]).is_err());
+        assert!(FeatureConfig::new(0, 86_400, &[]).is_err());
+    }
+
+    #[test]
+    fn windows_are_aligned() {
+        let cfg = FeatureConfig::default();
+        // 1_795_849_200 is a multiple of 900.
+        assert_eq!(cfg.window_of(1_795_849_259), 1_795_849_200);
+        assert_eq!(cfg.window_of(900), 900);
+        assert_eq!(cfg.window_of(899), 0);
+        assert_eq!(cfg.horizon_of(86_399), 0);
+    }
+}

@@ -1,0 +1,758 @@
+//! The partial feature computation: a [`RecordSink`] that folds records into mergeable
+//! accumulators, and [`FeatureState::finish`], which applies the de-duplication rules
+//! once every copy of every flow has been seen.
+
+use std::collections::hash_map::Entry;
+use std::sync::Arc;
+
+use flowhound_flowlog::{Action, Addr, FlowDirection, FlowRecord, Interner, LogStatus, Partial, RecordSink, Sym};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::acc::{Cond, EdgeAcc, Event, Flow, HostAcc, IdIx, MAX_IDS_PER_HOST, PairAcc, push_event, trim};
+use crate::config::FeatureConfig;
+use crate::output::{ExtractStats, Features, HostWindow, InternalEdge, PairId, PairSeries};
+
+const NO_ID: IdIx = IdIx::MAX;
+
+/// Identifier strings (interface and instance ids) of one partial.
+#[derive(Debug, Default, Clone)]
+struct IdTable {
+    strings: Vec<Box<str>>,
+    index: FxHashMap<Box<str>, IdIx>,
+}
+
+impl IdTable {
+    fn intern(&mut self, s: &str) -> IdIx {
+        if let Some(&ix) = self.index.get(s) {
+            return ix;
+        }
+        let ix = IdIx::try_from(self.strings.len()).unwrap_or(NO_ID - 1);
+        self.strings.push(s.into());
+        self.index.insert(s.into(), ix);
+        ix
+    }
+
+    fn get(&self, ix: IdIx) -> &str {
+        self.strings.get(ix as usize).map_or("", |s| s)
+    }
+}
+
+/// What the records of one interface say about its own address: the interface-level
+/// `srcaddr`/`dstaddr` of every record include it, so it is the intersection of their pairs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Candidates {
+    #[default]
+    Unseen,
+    Two(Addr, Addr),
+    One(Addr),
+    Empty,
+}
+
+impl Candidates {
+    fn intersect(self, other: Candidates) -> Candidates {
+        let set = |c: Candidates| -> Option<[Option<Addr>; 2]> {
+            match c {
+                Candidates::Unseen => None,
+                Candidates::Two(a, b) => Some([Some(a), Some(b)]),
+                Candidates::One(a) => Some([Some(a), None]),
+                Candidates::Empty => Some([None, None]),
+            }
+        };
+        let (Some(a), Some(b)) = (set(self), set(other)) else {
+            return if self == Candidates::Unseen { other } else { self };
+        };
+        let mut common: Vec<Addr> = Vec::with_capacity(2);
+        for x in a.into_iter().flatten() {
+            if b.contains(&Some(x)) && !common.contains(&x) {
+                common.push(x);
+            }
+        }
+        common.sort();
+        match common.as_slice() {
+            [x] => Candidates::One(*x),
+            [x, y] => Candidates::Two(*x, *y),
+            _ => Candidates::Empty,
+        }
+    }
+
+    fn of_pair(a: Addr, b: Addr) -> Candidates {
+        if a == b { Candidates::One(a) } else { Candidates::Two(a.min(b), a.max(b)) }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct EniInfo {
+    own: Candidates,
+    instances: Vec<IdIx>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct EdgeKey {
+    window: u64,
+    src: Addr,
+    dst: Addr,
+    port: u16,
+    protocol: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct PairKey {
+    host: Addr,
+    peer: Addr,
+    port: u16,
+    protocol: u8,
+    horizon: u64,
+}
+
+/// Which copy of a flow a record is, relative to the interface that logged it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Sender,
+    Receiver,
+    Unknown,
+}
+
+/// Host-window features, pair series and internal edges over some objects. Feed it
+/// records (it is a [`RecordSink`]), merge partials over disjoint inputs
+/// ([`Partial::merge`]), then call [`FeatureState::finish`].
+#[derive(Debug, Clone)]
+pub struct FeatureState {
+    cfg: Arc<FeatureConfig>,
+    ids: IdTable,
+    /// Per-object cache from the object's symbols to `ids`; reset at each object's end.
+    sym_ids: Vec<IdIx>,
+    enis: Vec<EniInfo>,
+    hosts: FxHashMap<(Addr, u64), HostAcc>,
+    edges: FxHashMap<EdgeKey, Vec<(Cond, EdgeAcc)>>,
+    pairs: FxHashMap<PairKey, PairAcc>,
+    skipdata: FxHashSet<(IdIx, u64)>,
+    stats: ExtractStats,
+}
+
+impl FeatureState {
+    pub fn new(cfg: Arc<FeatureConfig>) -> FeatureState {
+        FeatureState {
+            cfg,
+            ids: IdTable::default(),
+            sym_ids: Vec::new(),
+            enis: Vec::new(),
+            hosts: FxHashMap::default(),
+            edges: FxHashMap::default(),
+            pairs: FxHashMap::default(),
+            skipdata: FxHashSet::default(),
+            stats: ExtractStats::default(),
+        }
+    }
+
+    /// Host-windows held: the memory of the computation grows with this, not with records.
+    pub fn host_windows(&self) -> usize {
+        self.hosts.len()
+    }
+
+    #[inline]
+    fn id_of(&mut self, interner: &Interner, sym: Sym) -> Option<IdIx> {
+        if sym.is_none() {
+            return None;
+        }
+        let i = sym.index();
+        if i >= self.sym_ids.len() {
+            self.sym_ids.resize(i + 1, NO_ID);
+        }
+        if self.sym_ids[i] == NO_ID {
+            let s = interner.resolve(sym)?;
+            let ix = self.ids.intern(s);
+            self.sym_ids[i] = ix;
+            if self.enis.len() < self.ids.strings.len() {
+                self.enis.resize(self.ids.strings.len(), EniInfo::default());
+            }
+        }
+        Some(self.sym_ids[i])
+    }
+
+    #[inline]
+    fn host_acc(&mut self, host: Addr, window: u64) -> Option<&mut HostAcc> {
+        let len = self.hosts.len();
+        match self.hosts.entry((host, window)) {
+            Entry::Occupied(o) => Some(o.into_mut()),
+            Entry::Vacant(v) if len < self.cfg.limits.max_host_windows => Some(v.insert(HostAcc::default())),
+            Entry::Vacant(_) => {
+                self.stats.host_windows_refused += 1;
+                None
+            }
+        }
+    }
+
+    fn add(&mut self, r: &FlowRecord, interner: &Interner) {
+        self.stats.records += 1;
+        match r.log_status {
+            Some(LogStatus::NoData) => {
+                self.stats.nodata += 1;
+                return;
+            }
+            Some(LogStatus::SkipData) => {
+                self.stats.skipdata += 1;
+                let eni = self.id_of(interner, r.interface_id);
+                if let (Some(eni), Some(t)) = (eni, r.end.or(r.start)) {
+                    // A capture window can straddle two feature windows: mark both.
+                    self.skipdata.insert((eni, self.cfg.window_of(t)));
+                    if let Some(s) = r.start {
+                        self.skipdata.insert((eni, self.cfg.window_of(s)));
+                    }
+                }
+                return;
+            }
+            _ => {}
+        }
+        let Some(t) = r.end.or(r.start) else {
+            self.stats.untimed += 1;
+            return;
+        };
+        let (Some(ps), Some(pd)) = (r.packet_src(), r.packet_dst()) else {
+            self.stats.unattributed += 1;
+            return;
+        };
+        let src_internal = self.cfg.is_internal(ps);
+        let dst_internal = self.cfg.is_internal(pd);
+        if !src_internal && !dst_internal {
+            self.stats.unattributed += 1;
+            return;
+        }
+        let window = self.cfg.window_of(t);
+        let eni = self.id_of(interner, r.interface_id);
+        let translated = (r.pkt_srcaddr.is_some() && r.pkt_srcaddr != r.srcaddr)
+            || (r.pkt_dstaddr.is_some() && r.pkt_dstaddr != r.dstaddr);
+        // Requester-managed interfaces (NAT gateway, transit gateway) have no instance and
+        // log other hosts' packets under their own interface address.
+        let gateway = translated && r.instance_id.is_none();
+        if let Some(e) = eni {
+            if let (Some(ls), Some(ld)) = (r.srcaddr, r.dstaddr) {
+                let info = &mut self.enis[e as usize];
+                info.own = info.own.intersect(Candidates::of_pair(ls, ld));
+            }
+            if !gateway {
+                let inst = self.id_of(interner, r.instance_id);
+                if let Some(inst) = inst {
+                    let info = &mut self.enis[e as usize];
+                    if !info.instances.contains(&inst) && info.instances.len() < MAX_IDS_PER_HOST {
+                        info.instances.push(inst);
+                    }
+                }
+            }
+        }
+        let (cond, local) = if gateway {
+            let cond = match (src_internal, dst_internal) {
+                (true, true) => Cond::Neither(ps, pd),
+                (true, false) => Cond::Unmonitored(ps),
+                _ => Cond::Unmonitored(pd),
+            };
+            (cond, None)
+        } else {
+            match r.flow_direction {
+                Some(FlowDirection::Egress) => (Cond::Always, Some(ps)),
+                Some(FlowDirection::Ingress) => {
+                    (if src_internal { Cond::Unmonitored(ps) } else { Cond::Always }, Some(pd))
+                }
+                None => match (src_internal, dst_internal, eni, r.srcaddr, r.dstaddr) {
+                    (true, true, Some(eni), Some(iface_src), Some(_)) => {
+                        (Cond::ByEni { eni, src: ps, iface_src }, None)
+                    }
+                    (true, true, ..) => (Cond::Unmonitored(ps), None),
+                    (true, false, ..) => (Cond::Always, Some(ps)),
+                    _ => (Cond::Always, Some(pd)),
+                },
+            }
+        };
+        let packets = r.packets.unwrap_or(0);
+        let bytes = r.bytes.unwrap_or(0);
+        let reject = r.action == Some(Action::Reject);
+        let syn = r.tcp_flags.is_some_and(|f| f & 0x02 != 0 && f & 0x10 == 0);
+        let protocol = r.protocol.unwrap_or(0);
+        let limits = &self.cfg.limits;
+        let (cap_peers, cap_ports) = (limits.max_peers_per_host_window, limits.max_ports_per_host_window);
+        if src_internal {
+            let flow = Flow {
+                peer: pd,
+                peer_internal: dst_internal,
+                src_port: r.srcport,
+                dst_port: r.dstport,
+                protocol,
+                packets,
+                bytes,
+                reject,
+                syn,
+                aws_service: r.pkt_dst_aws_service.is_some(),
+            };
+            if let Some(acc) = self.host_acc(ps, window) {
+                if local == Some(ps) {
+                    acc.monitored = true;
+                    acc.note_eni(eni);
+                }
+                acc.part(cond).add_out(&flow, true, cap_peers, cap_ports);
+            }
+        }
+        if dst_internal {
+            let flow = Flow {
+                peer: ps,
+                peer_internal: src_internal,
+                src_port: r.srcport,
+                dst_port: r.dstport,
+                protocol,
+                packets,
+                bytes,
+                reject,
+                syn,
+                aws_service: r.pkt_src_aws_service.is_some(),
+            };
+            if let Some(acc) = self.host_acc(pd, window) {
+                if local == Some(pd) {
+                    acc.monitored = true;
+                    acc.note_eni(eni);
+                }
+                acc.part(cond).add_in(&flow, !src_internal, cap_peers, cap_ports);
+            }
+        }
+        if src_internal && dst_internal {
+            let key = EdgeKey { window, src: ps, dst: pd, port: r.dstport.unwrap_or(0), protocol };
+            let len = self.edges.len();
+            let parts = match self.edges.entry(key) {
+                Entry::Occupied(o) => Some(o.into_mut()),
+                Entry::Vacant(v) if len < self.cfg.limits.max_edges => Some(v.insert(Vec::new())),
+                Entry::Vacant(_) => None,
+            };
+            match parts {
+                Some(parts) => {
+                    let index = match parts.iter().position(|(c, _)| *c == cond) {
+                        Some(i) => i,
+                        None => {
+                            parts.push((cond, EdgeAcc::default()));
+                            parts.len() - 1
+                        }
+                    };
+                    let e = &mut parts[index].1;
+                    if reject {
+                        e.reject += 1;
+                    } else {
+                        e.accept += 1;
+                    }
+                    e.packets += packets;
+                    e.bytes += bytes;
+                    e.syn += u64::from(syn);
+                }
+                None => self.stats.edges_refused += 1,
+            }
+        }
+        if src_internal && !dst_internal {
+            let start = r.start.unwrap_or(t);
+            let key = PairKey {
+                host: ps,
+                peer: pd,
+                port: r.dstport.unwrap_or(0),
+                protocol,
+                horizon: self.cfg.horizon_of(start),
+            };
+            let len = self.pairs.len();
+            let pair = match self.pairs.entry(key) {
+                Entry::Occupied(o) => Some(o.into_mut()),
+                Entry::Vacant(v) if len < self.cfg.limits.max_pairs => Some(v.insert(PairAcc::default())),
+                Entry::Vacant(_) => None,
+            };
+            match pair {
+                Some(pair) => {
+                    let event =
+                        Event { start, end: t.max(start), bytes, packets, src_port: r.srcport.unwrap_or(0), syn };
+                    let cap = self.cfg.limits.max_events_per_pair;
+                    pair.aws_service |= r.pkt_dst_aws_service.is_some();
+                    if cond == Cond::Always {
+                        pair.own_total += 1;
+                        push_event(&mut pair.own, event, cap);
+                    } else {
+                        pair.other_total += 1;
+                        push_event(&mut pair.other, event, cap);
+                    }
+                }
+                None => self.stats.pairs_refused += 1,
+            }
+        }
+    }
+
+    /// Applies the de-duplication rules and computes the output. Deterministic: the
+    /// result depends only on the records, not on how they were split or ordered.
+    pub fn finish(self) -> Features {
+        let FeatureState { cfg, ids, enis, mut hosts, edges, pairs, skipdata, mut stats, .. } = self;
+        let own: Vec<Option<Addr>> = enis
+            .iter()
+            .map(|e| match e.own {
+                Candidates::One(a) => Some(a),
+                _ => None,
+            })
+            .collect();
+        // Interfaces that only ever saw one peer cannot tell which end is theirs. Two such
+        // interfaces logging the same pair are the two ends' copies: count the copies of the
+        // interface whose id sorts first, so the flow still counts once.
+        let mut canonical: FxHashMap<(Addr, Addr), IdIx> = FxHashMap::default();
+        for (ix, info) in enis.iter().enumerate() {
+            if let Candidates::Two(a, b) = info.own {
+                stats.interfaces_unresolved += 1;
+                let ix = ix as IdIx;
+                let slot = canonical.entry((a, b)).or_insert(ix);
+                if ids.get(ix) < ids.get(*slot) {
+                    *slot = ix;
+                }
+            }
+        }
+        // The own address is one of every record's two interface addresses, so if it is
+        // not the source it is the destination.
+        let side = |eni: IdIx, iface_src: Addr| -> Side {
+            match own.get(eni as usize).copied().flatten() {
+                Some(a) if a == iface_src => Side::Sender,
+                Some(_) => Side::Receiver,
+                None => Side::Unknown,
+            }
+        };
+        // Captures only known once interface addresses are: mark those hosts as monitored.
+        for (&(host, _), acc) in hosts.iter_mut() {
+            let mut found = Vec::new();
+            for cond in acc.others.keys() {
+                if let Cond::ByEni { eni, src, iface_src } = *cond {
+                    let mine = match side(eni, iface_src) {
+                        Side::Sender => host == src,
+                        Side::Receiver => host != src,
+                        Side::Unknown => false,
+                    };
+                    if mine {
+                        found.push(eni);
+                    }
+                }
+            }
+            for eni in found {
+                acc.monitored = true;
+                acc.note_eni(Some(eni));
+            }
+        }
+        let mut monitored: FxHashSet<(Addr, u64)> = FxHashSet::default();
+        for (&key, acc) in &hosts {
+            if acc.monitored {
+                monitored.insert(key);
+            }
+        }
+        let counts = |cond: Cond, window: u64| -> bool {
+            let unmonitored = |a: Addr| !monitored.contains(&(a, window));
+            match cond {
+                Cond::Always => true,
+                Cond::Unmonitored(a) => unmonitored(a),
+                Cond::Neither(a, b) => unmonitored(a) && unmonitored(b),
+                Cond::ByEni { eni, src, iface_src } => match side(eni, iface_src) {
+                    Side::Sender => true,
+                    Side::Receiver => unmonitored(src),
+                    Side::Unknown => match enis.get(eni as usize).map(|e| e.own) {
+                        Some(Candidates::Two(a, b)) => canonical.get(&(a, b)).is_none_or(|&c| c == eni),
+                        _ => true,
+                    },
+                },
+            }
+        };
+        let limits = &cfg.limits;
+        let mut rows = Vec::with_capacity(hosts.len());
+        for ((host, window), acc) in hosts {
+            let mut total = crate::acc::Acc::default();
+            for (cond, part) in acc.parts() {
+                if counts(cond, window) {
+                    total.merge(part, limits.max_peers_per_host_window, limits.max_ports_per_host_window);
+                } else {
+                    stats.duplicates_dropped += part.records;
+                }
+            }
+            if total.out.flows + total.inn.flows == 0 {
+                continue;
+            }
+            stats.set_overflow += total.overflow;
+            let incomplete = acc.enis.iter().any(|e| skipdata.contains(&(*e, window)));
+            let mut interface_id: Option<&str> = None;
+            let mut instance_id: Option<&str> = None;
+            for &e in &acc.enis {
+                let name = ids.get(e);
+                if interface_id.is_none_or(|cur| name < cur) {
+                    interface_id = Some(name);
+                }
+                for &inst in enis.get(e as usize).map_or(&[][..], |i| &i.instances[..]) {
+                    let name = ids.get(inst);
+                    if instance_id.is_none_or(|cur| name < cur) {
+                        instance_id = Some(name);
+                    }
+                }
+            }
+            rows.push(row(&cfg, host, window, &total, interface_id, instance_id, incomplete));
+        }
+        rows.sort_by_key(|r| (r.window_start, r.host));
+
+        let mut out_edges = Vec::with_capacity(edges.len());
+        for (key, parts) in edges {
+            let mut e = EdgeAcc::default();
+            for (cond, part) in &parts {
+                if counts(*cond, key.window) {
+                    e.merge(part);
+                }
+            }
+            if e.accept + e.reject == 0 {
+                continue;
+            }
+            out_edges.push(InternalEdge {
+                window_start: key.window,
+                window_end: key.window + cfg.window_secs(),
+                src: key.src,
+                dst: key.dst,
+                dst_port: key.port,
+                protocol: key.protocol,
+                flows_accept: e.accept,
+                flows_reject: e.reject,
+                packets: e.packets,
+                bytes: e.bytes,
+                syn: e.syn,
+            });
+        }
+        out_edges.sort_by(|a, b| {
+            (a.window_start, a.src, a.dst, a.dst_port, a.protocol).cmp(&(
+                b.window_start,
+                b.src,
+                b.dst,
+                b.dst_port,
+                b.protocol,
+            ))
+        });
+
+        // A host with any capture of its own in the horizon logs its external pairs itself;
+        // gateway copies would count them twice.
+        let mut monitored_horizon: FxHashSet<(Addr, u64)> = FxHashSet::default();
+        for &(host, window) in &monitored {
+            monitored_horizon.insert((host, cfg.horizon_of(window)));
+        }
+        let cap = limits.max_events_per_pair;
+        let mut out_pairs = Vec::with_capacity(pairs.len());
+        for (key, pair) in pairs {
+            let PairAcc { mut own, own_total, other, other_total, aws_service } = pair;
+            let mut total = own_total;
+            if !monitored_horizon.contains(&(key.host, key.horizon)) {
+                own.extend(other);
+                total += other_total;
+            }
+            if total == 0 {
+                continue;
+            }
+            trim(&mut own, cap);
+            own.sort_unstable();
+            let id = PairId {
+                host: key.host,
+                peer: key.peer,
+                port: key.port,
+                protocol: key.protocol,
+                horizon_start: key.horizon,
+                horizon_end: key.horizon + cfg.horizon_secs(),
+            };
+            let series = PairSeries::from_events(id, &own, total, aws_service);
+            stats.events_dropped += series.events_dropped;
+            out_pairs.push(series);
+        }
+        out_pairs.sort_by(|a, b| {
+            (a.host, a.peer, a.port, a.protocol, a.horizon_start).cmp(&(
+                b.host,
+                b.peer,
+                b.port,
+                b.protocol,
+                b.horizon_start,
+            ))
+        });
+        tracing::debug!(rows = rows.len(), edges = out_edges.len(), pairs = out_pairs.len(), "features finished");
+        Features { rows, pairs: out_pairs, edges: out_edges, stats }
+    }
+}
+
+fn row(
+    cfg: &FeatureConfig,
+    host: Addr,
+    window: u64,
+    acc: &crate::acc::Acc,
+    interface_id: Option<&str>,
+    instance_id: Option<&str>,
+    incomplete: bool,
+) -> HostWindow {
+    let mut peers_internal = 0;
+    let mut peers_external = 0;
+    let mut top: Option<(Addr, u64)> = None;
+    for (&peer, &bytes) in &acc.peers {
+        if cfg.is_internal(peer) {
+            peers_internal += 1;
+            continue;
+        }
+        peers_external += 1;
+        let better = match top {
+            None => bytes > 0,
+            Some((a, b)) => bytes > b || (bytes == b && peer < a),
+        };
+        if better {
+            top = Some((peer, bytes));
+        }
+    }
+    let mut dsts_out_internal = 0;
+    for &dst in &acc.dsts_out {
+        if cfg.is_internal(dst) {
+            dsts_out_internal += 1;
+        }
+    }
+    let top_bytes = top.map_or(0, |(_, b)| b);
+    let share = if acc.out_external.bytes > 0 { top_bytes as f64 / acc.out_external.bytes as f64 } else { 0.0 };
+    HostWindow {
+        host,
+        window_start: window,
+        window_end: window + cfg.window_secs(),
+        interface_id: interface_id.map(str::to_string),
+        instance_id: instance_id.map(str::to_string),
+        flows_out: acc.out.flows,
+        flows_in: acc.inn.flows,
+        bytes_out: acc.out.bytes,
+        bytes_in: acc.inn.bytes,
+        packets_out: acc.out.packets,
+        packets_in: acc.inn.packets,
+        flows_out_internal: acc.out_internal.flows,
+        flows_in_internal: acc.in_internal.flows,
+        bytes_out_internal: acc.out_internal.bytes,
+        bytes_in_internal: acc.in_internal.bytes,
+        packets_out_internal: acc.out_internal.packets,
+        packets_in_internal: acc.in_internal.packets,
+        flows_out_external: acc.out_external.flows,
+        flows_in_external: acc.in_external.flows,
+        bytes_out_external: acc.out_external.bytes,
+        bytes_in_external: acc.in_external.bytes,
+        packets_out_external: acc.out_external.packets,
+        packets_in_external: acc.in_external.packets,
+        bytes_out_aws: acc.bytes_out_aws,
+        bytes_in_aws: acc.bytes_in_aws,
+        top_external_dst: top.map(|(a, _)| a),
+        top_external_dst_bytes: top_bytes,
+        top_external_dst_share: share,
+        peers_internal,
+        peers_external,
+        dsts_out: acc.dsts_out.len() as u64,
+        dsts_out_internal,
+        dst_ports: acc.dst_ports_out.len() as u64,
+        dst_ports_in: acc.dst_ports_in.len() as u64,
+        src_ports_out: acc.src_ports_out.len() as u64,
+        syn_out: acc.syn_out,
+        syn_in: acc.syn_in,
+        rejects_out: acc.rejects_out,
+        rejects_in: acc.rejects_in,
+        admin_conns_out: acc.admin_out.len() as u64,
+        admin_conns_in: acc.admin_in.len() as u64,
+        max_flow_bytes_out: acc.max_flow_bytes_out,
+        out_in_ratio: (acc.out.bytes as f64 + 1.0) / (acc.inn.bytes as f64 + 1.0),
+        incomplete,
+        overflow: acc.overflow,
+    }
+}
+
+impl RecordSink for FeatureState {
+    #[inline]
+    fn record(&mut self, record: &FlowRecord, interner: &Interner) {
+        self.add(record, interner);
+    }
+
+    fn end_object(&mut self, _interner: &Interner) {
+        // Symbols are per object: forget the mapping so the next object's symbols
+        // are looked up afresh.
+        self.sym_ids.clear();
+    }
+}
+
+impl Partial for FeatureState {
+    fn merge(&mut self, other: FeatureState) {
+        let FeatureState { ids, enis, hosts, edges, pairs, skipdata, stats, .. } = other;
+        let mut map: Vec<IdIx> = Vec::with_capacity(ids.strings.len());
+        for s in &ids.strings {
+            map.push(self.ids.intern(s));
+        }
+        if self.enis.len() < self.ids.strings.len() {
+            self.enis.resize(self.ids.strings.len(), EniInfo::default());
+        }
+        for (ix, info) in enis.into_iter().enumerate() {
+            let Some(&target) = map.get(ix) else { continue };
+            let mine = &mut self.enis[target as usize];
+            mine.own = mine.own.intersect(info.own);
+            for inst in info.instances {
+                let inst = map[inst as usize];
+                if !mine.instances.contains(&inst) && mine.instances.len() < MAX_IDS_PER_HOST {
+                    mine.instances.push(inst);
+                }
+            }
+        }
+        let limits = self.cfg.limits.clone();
+        for (key, mut acc) in hosts {
+            acc.remap(&map);
+            let len = self.hosts.len();
+            match self.hosts.entry(key) {
+                Entry::Occupied(mut o) => {
+                    o.get_mut().merge(acc, limits.max_peers_per_host_window, limits.max_ports_per_host_window)
+                }
+                Entry::Vacant(v) if len < limits.max_host_windows => {
+                    v.insert(acc);
+                }
+                Entry::Vacant(_) => {
+                    for (_, part) in acc.parts() {
+                        self.stats.host_windows_refused += part.records;
+                    }
+                }
+            }
+        }
+        for (key, parts) in edges {
+            let len = self.edges.len();
+            let mine = match self.edges.entry(key) {
+                Entry::Occupied(o) => o.into_mut(),
+                Entry::Vacant(v) if len < limits.max_edges => v.insert(Vec::new()),
+                Entry::Vacant(_) => {
+                    for (_, part) in &parts {
+                        self.stats.edges_refused += part.accept + part.reject;
+                    }
+                    continue;
+                }
+            };
+            for (cond, part) in parts {
+                let cond = cond.remap(&map);
+                match mine.iter_mut().find(|(c, _)| *c == cond) {
+                    Some((_, e)) => e.merge(&part),
+                    None => mine.push((cond, part)),
+                }
+            }
+        }
+        for (key, pair) in pairs {
+            let len = self.pairs.len();
+            match self.pairs.entry(key) {
+                Entry::Occupied(mut o) => o.get_mut().merge(pair, limits.max_events_per_pair),
+                Entry::Vacant(v) if len < limits.max_pairs => {
+                    v.insert(pair);
+                }
+                Entry::Vacant(_) => self.stats.pairs_refused += pair.own_total + pair.other_total,
+            }
+        }
+        for (eni, window) in skipdata {
+            self.skipdata.insert((map[eni as usize], window));
+        }
+        self.stats.merge(&stats);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidates_intersect() {
+        let a = Addr::from_ipv4_bits(1);
+        let b = Addr::from_ipv4_bits(2);
+        let c = Addr::from_ipv4_bits(3);
+        let ab = Candidates::of_pair(a, b);
+        assert_eq!(ab, Candidates::of_pair(b, a));
+        assert_eq!(Candidates::Unseen.intersect(ab), ab);
+        assert_eq!(ab.intersect(Candidates::Unseen), ab);
+        assert_eq!(ab.intersect(Candidates::of_pair(a, c)), Candidates::One(a));
+        assert_eq!(ab.intersect(Candidates::of_pair(c, c)), Candidates::Empty);
+        assert_eq!(Candidates::One(a).intersect(ab), Candidates::One(a));
+    }
+}

@@ -1,0 +1,187 @@
+//! Property tests: conservation of bytes and packets, merge equals union, and every
+//! record in exactly one window.
+
+use std::sync::Arc;
+
+use flowhound_features::{FeatureConfig, FeatureState, Features};
+use flowhound_flowlog::{Action, Addr, FlowDirection, FlowRecord, Interner, LogStatus, Partial, RecordSink};
+use proptest::prelude::*;
+
+const T0: u64 = 1_800_000_000;
+
+/// A record description small enough for proptest to shrink well.
+#[derive(Debug, Clone)]
+struct Spec {
+    src: u8,
+    dst: u8,
+    dst_port: u16,
+    bytes: u64,
+    packets: u64,
+    end: u64,
+    direction: u8,
+    eni: u8,
+    reject: bool,
+    syn: bool,
+    nat: bool,
+    status: u8,
+}
+
+/// Addresses 0..4 are internal, 4..7 external.
+fn address(i: u8) -> Addr {
+    if i < 4 {
+        Addr::from_ipv4_bits(0x0a00_0001 + u32::from(i))
+    } else {
+        Addr::from_ipv4_bits(0x0808_0800 + u32::from(i))
+    }
+}
+
+fn spec() -> impl Strategy<Value = Spec> {
+    (
+        (0u8..7, 0u8..7, prop_oneof![Just(22u16), Just(443), Just(5432), 1000u16..1010]),
+        (0u64..5000, 0u64..50, 0u64..3600),
+        (
+            0u8..3,
+            0u8..5,
+            any::<bool>(),
+            any::<bool>(),
+            prop::bool::weighted(0.1),
+            prop::sample::select(vec![0u8, 0, 0, 0, 0, 0, 1, 2]),
+        ),
+    )
+        .prop_map(|((src, dst, dst_port), (bytes, packets, end), (direction, eni, reject, syn, nat, status))| {
+            Spec { src, dst, dst_port, bytes, packets, end, direction, eni, reject, syn, nat, status }
+        })
+}
+
+fn record(s: &Spec, interner: &mut Interner) -> FlowRecord {
+    let mut r = FlowRecord {
+        interface_id: interner.intern(format!("eni-{}", s.eni).as_bytes()),
+        start: Some(T0 + s.end.saturating_sub(30)),
+        end: Some(T0 + s.end),
+        ..FlowRecord::default()
+    };
+    match s.status {
+        1 => r.log_status = Some(LogStatus::NoData),
+        2 => r.log_status = Some(LogStatus::SkipData),
+        _ => {
+            r.log_status = Some(LogStatus::Ok);
+            r.srcaddr = Some(address(s.src));
+            r.dstaddr = Some(address(s.dst));
+            r.srcport = Some(40_000);
+            r.dstport = Some(s.dst_port);
+            r.protocol = Some(6);
+            r.bytes = Some(s.bytes);
+            r.packets = Some(s.packets);
+            r.action = Some(if s.reject { Action::Reject } else { Action::Accept });
+            r.tcp_flags = Some(if s.syn { 2 } else { 0 });
+            r.flow_direction = match s.direction {
+                0 => Some(FlowDirection::Egress),
+                1 => Some(FlowDirection::Ingress),
+                _ => None,
+            };
+            if s.nat {
+                // A gateway copy: the interface address differs from the packet's.
+                r.pkt_srcaddr = Some(address(s.src));
+                r.pkt_dstaddr = Some(address(s.dst));
+                r.dstaddr = Some(Addr::from_ipv4_bits(0x0a00_00fe));
+            } else {
+                r.instance_id = interner.intern(format!("i-{}", s.eni).as_bytes());
+            }
+        }
+    }
+    r
+}
+
+/// Feeds specs as one object per chunk, each with its own interner (symbols are per object).
+fn feed(state: &mut FeatureState, specs: &[Spec], chunk: usize) {
+    for part in specs.chunks(chunk.max(1)) {
+        let mut interner = Interner::new();
+        let records: Vec<FlowRecord> = part.iter().map(|s| record(s, &mut interner)).collect();
+        for r in &records {
+            state.record(r, &interner);
+        }
+        state.end_object(&interner);
+    }
+}
+
+fn run(specs: &[Spec], chunk: usize) -> Features {
+    let mut state = FeatureState::new(Arc::new(FeatureConfig::default()));
+    feed(&mut state, specs, chunk);
+    state.finish()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn merge_equals_union(specs in prop::collection::vec(spec(), 0..60), split in 0usize..60, chunk in 1usize..8) {
+        let cfg = Arc::new(FeatureConfig::default());
+        let split = split.min(specs.len());
+        let whole = run(&specs, chunk);
+        let mut a = FeatureState::new(cfg.clone());
+        feed(&mut a, &specs[..split], chunk);
+        let mut b = FeatureState::new(cfg.clone());
+        feed(&mut b, &specs[split..], chunk + 1);
+        // Both orders: merge is commutative.
+        let mut ab = a.clone();
+        ab.merge(b.clone());
+        let mut ba = b;
+        ba.merge(a);
+        prop_assert_eq!(&ab.finish(), &whole);
+        prop_assert_eq!(&ba.finish(), &whole);
+    }
+
+    #[test]
+    fn sender_copies_conserve_bytes_and_packets(specs in prop::collection::vec(spec(), 0..80)) {
+        // Egress copies from instance interfaces are never duplicates: every byte counts once.
+        let specs: Vec<Spec> = specs.into_iter().map(|s| Spec { direction: 0, nat: false, ..s }).collect();
+        let f = run(&specs, 7);
+        let ok = |s: &&Spec| s.status == 0;
+        let out_bytes: u64 = specs.iter().filter(ok).filter(|s| s.src < 4).map(|s| s.bytes).sum();
+        let in_bytes: u64 = specs.iter().filter(ok).filter(|s| s.dst < 4).map(|s| s.bytes).sum();
+        let out_packets: u64 = specs.iter().filter(ok).filter(|s| s.src < 4).map(|s| s.packets).sum();
+        let in_packets: u64 = specs.iter().filter(ok).filter(|s| s.dst < 4).map(|s| s.packets).sum();
+        prop_assert_eq!(f.rows.iter().map(|r| r.bytes_out).sum::<u64>(), out_bytes);
+        prop_assert_eq!(f.rows.iter().map(|r| r.bytes_in).sum::<u64>(), in_bytes);
+        prop_assert_eq!(f.rows.iter().map(|r| r.packets_out).sum::<u64>(), out_packets);
+        prop_assert_eq!(f.rows.iter().map(|r| r.packets_in).sum::<u64>(), in_packets);
+        prop_assert_eq!(f.stats.duplicates_dropped, 0);
+        let internal_edges: u64 = specs.iter().filter(ok).filter(|s| s.src < 4 && s.dst < 4).map(|s| s.bytes).sum();
+        prop_assert_eq!(f.edges.iter().map(|e| e.bytes).sum::<u64>(), internal_edges);
+    }
+
+    #[test]
+    fn every_record_is_counted_or_dropped_once(specs in prop::collection::vec(spec(), 0..80)) {
+        // Whatever the copies, each record with an internal end is either counted once for
+        // its primary host (the sender if internal, else the receiver) or dropped as a duplicate.
+        let f = run(&specs, 5);
+        let attributed = specs.iter().filter(|s| s.status == 0 && (s.src < 4 || s.dst < 4)).count() as u64;
+        let counted: u64 = f.rows.iter().map(|r| r.flows_out + r.flows_in_external).sum();
+        prop_assert_eq!(counted + f.stats.duplicates_dropped, attributed);
+        let placeholders = specs.iter().filter(|s| s.status != 0).count() as u64;
+        prop_assert_eq!(f.stats.nodata + f.stats.skipdata, placeholders);
+        prop_assert_eq!(f.stats.records, specs.len() as u64);
+        let bytes_out: u64 = f.rows.iter().map(|r| r.bytes_out).sum();
+        let max: u64 = specs.iter().filter(|s| s.status == 0 && s.src < 4).map(|s| s.bytes).sum();
+        prop_assert!(bytes_out <= max);
+    }
+
+    #[test]
+    fn every_record_lands_in_exactly_one_window(specs in prop::collection::vec(spec(), 0..80)) {
+        let specs: Vec<Spec> = specs.into_iter().map(|s| Spec { direction: 0, nat: false, status: 0, ..s }).collect();
+        let f = run(&specs, 3);
+        let mut expected: std::collections::BTreeMap<(Addr, u64), u64> = Default::default();
+        for s in specs.iter().filter(|s| s.src < 4) {
+            let end = T0 + s.end;
+            *expected.entry((address(s.src), end - end % 900)).or_default() += 1;
+        }
+        let mut got: std::collections::BTreeMap<(Addr, u64), u64> = Default::default();
+        for r in &f.rows {
+            prop_assert_eq!(r.window_end - r.window_start, 900);
+            if r.flows_out > 0 {
+                got.insert((r.host, r.window_start), r.flows_out);
+            }
+        }
+        prop_assert_eq!(got, expected);
+    }
+}

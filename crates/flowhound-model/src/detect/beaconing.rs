@@ -1,0 +1,525 @@
+//! Beaconing: regular contact from one host to one external peer and port over a sliding
+//! horizon.
+//!
+//! Flow logs carry records, not connections: a record is one 5-tuple per aggregation
+//! interval, so a long-lived connection yields one record per interval and looks like a
+//! perfect beacon at exactly that interval. Records are therefore folded into connections
+//! (same source port, no silence longer than two intervals), and two views are scored:
+//! - per connection: the start times of new connections, scored by RITA v5 and by the
+//!   jitter-tolerant periodicity (implants that reconnect per beat);
+//! - persistent: one connection held open for hours with steady, small records (implants
+//!   that keep a socket open; beats below the interval are invisible, so the signal is
+//!   the channel's length and the regularity of its record sizes).
+//!
+//! The stronger view is then discounted by how many hosts talk to the peer, whether the
+//! host already knew it, and whether it was a known periodic pair in training.
+
+use std::collections::BTreeMap;
+
+use flowhound_features::PairSeries;
+use serde::{Deserialize, Serialize};
+
+use super::{Context, KEY_BEACON, RawHit, round3};
+use crate::baseline::{PeriodicPair, net_of};
+use crate::beacon::{RitaScore, periodicity, regularity, rita_score};
+use crate::finding::{BEACONING, Hit, human_bytes, human_secs};
+
+/// Beaconing settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BeaconConfig {
+    /// Fewest connections (or records of a persistent channel) to analyse a pair.
+    pub min_connections: usize,
+    /// Relative jitter the periodicity tolerates (0.3 = ±30 %).
+    pub jitter_tolerance: f64,
+    /// Median bytes per beat above which contact is a transfer, not a beacon (exfiltration's business).
+    pub max_beat_bytes: u64,
+    /// A connection held open at least this long is a persistent channel.
+    pub min_persistent_secs: u64,
+    /// Score AWS-service destinations too (they are skipped by default).
+    pub include_aws_services: bool,
+    /// Strength from which a training pair is remembered as a known periodic pair.
+    pub learn_strength: f64,
+    pub floor: f64,
+    pub ceiling: f64,
+    pub margin: f64,
+    pub span: f64,
+}
+
+impl Default for BeaconConfig {
+    fn default() -> BeaconConfig {
+        BeaconConfig {
+            min_connections: 6,
+            jitter_tolerance: 0.3,
+            max_beat_bytes: 512 * 1024,
+            min_persistent_secs: 3600,
+            include_aws_services: false,
+            learn_strength: 0.6,
+            floor: 0.5,
+            ceiling: 0.75,
+            margin: 0.03,
+            span: 0.3,
+        }
+    }
+}
+
+/// Timing resolution of flow-log start times, seconds.
+const RESOLUTION_SECS: f64 = 2.0;
+
+#[derive(Debug, Clone, Copy)]
+struct Event {
+    start: u64,
+    end: u64,
+    bytes: u64,
+    src_port: u16,
+}
+
+#[derive(Debug, Clone)]
+struct Conn {
+    start: u64,
+    end: u64,
+    bytes: u64,
+    records: Vec<usize>,
+}
+
+/// Folds records into connections: same source port, no silence longer than two
+/// aggregation intervals (plus a minute of delivery jitter).
+fn connections(events: &[Event], aggregation: u64) -> Vec<Conn> {
+    let max_gap = 2 * aggregation + 60;
+    let mut conns: Vec<Conn> = Vec::new();
+    let mut open: BTreeMap<u16, usize> = BTreeMap::new();
+    for (i, e) in events.iter().enumerate() {
+        if let Some(&c) = open.get(&e.src_port)
+            && e.start <= conns[c].end + max_gap
+        {
+            let conn = &mut conns[c];
+            conn.end = conn.end.max(e.end);
+            conn.bytes += e.bytes;
+            conn.records.push(i);
+            continue;
+        }
+        open.insert(e.src_port, conns.len());
+        conns.push(Conn { start: e.start, end: e.end, bytes: e.bytes, records: vec![i] });
+    }
+    conns
+}
+
+/// What one pair did over one span.
+#[derive(Debug, Clone)]
+pub struct BeaconStats {
+    pub method: &'static str,
+    pub strength: f64,
+    pub period_secs: f64,
+    pub jitter: f64,
+    pub mode_share: f64,
+    pub rita: RitaScore,
+    pub connections: usize,
+    pub records: usize,
+    pub bytes_per_beat: f64,
+    pub first: u64,
+    pub last: u64,
+    pub longest_connection_secs: u64,
+}
+
+fn median_u64(v: &mut [f64]) -> f64 {
+    crate::robust::median_in_place(v).unwrap_or(0.0)
+}
+
+/// Scores the events of one pair in `[from, to)`.
+fn analyse(events: &[Event], from: u64, to: u64, aggregation: u64, cfg: &BeaconConfig) -> Option<BeaconStats> {
+    if events.len() < cfg.min_connections.min(4) {
+        return None;
+    }
+    let conns = connections(events, aggregation);
+    let first = events.first()?.start;
+    let last = events.iter().map(|e| e.end).max()?;
+    let longest = conns.iter().map(|c| c.end - c.start).max().unwrap_or(0);
+
+    let mut best: Option<BeaconStats> = None;
+    if conns.len() >= cfg.min_connections {
+        let starts: Vec<u64> = conns.iter().map(|c| c.start).collect();
+        let bytes: Vec<u64> = conns.iter().map(|c| c.bytes).collect();
+        let mut sizes: Vec<f64> = bytes.iter().map(|&b| b as f64).collect();
+        let per_beat = median_u64(&mut sizes);
+        if per_beat <= cfg.max_beat_bytes as f64 {
+            let rita = rita_score(&starts, &bytes, from, to);
+            let p = periodicity(&starts, cfg.jitter_tolerance, RESOLUTION_SECS);
+            if p.intervals >= cfg.min_connections - 1 {
+                best = Some(BeaconStats {
+                    method: "per_connection",
+                    strength: 0.5 * rita.score + 0.5 * p.mode_share,
+                    period_secs: p.period_secs,
+                    jitter: p.jitter,
+                    mode_share: p.mode_share,
+                    rita,
+                    connections: conns.len(),
+                    records: events.len(),
+                    bytes_per_beat: per_beat,
+                    first,
+                    last,
+                    longest_connection_secs: longest,
+                });
+            }
+        }
+    }
+    // The longest channel, if it was held open long enough.
+    if let Some(c) = conns.iter().max_by_key(|c| (c.end - c.start, c.start))
+        && c.end - c.start >= cfg.min_persistent_secs
+        && c.records.len() >= cfg.min_connections
+    {
+        let starts: Vec<u64> = c.records.iter().map(|&i| events[i].start).collect();
+        let mut sizes: Vec<f64> = c.records.iter().map(|&i| events[i].bytes as f64).collect();
+        sizes.sort_by(f64::total_cmp);
+        let per_record = median_u64(&mut sizes.clone());
+        if per_record <= cfg.max_beat_bytes as f64 {
+            let ds = regularity(&sizes, 0.0, 10.0);
+            let p = periodicity(&starts, cfg.jitter_tolerance, RESOLUTION_SECS);
+            let coverage = ((c.end - c.start) as f64 / (4.0 * 3600.0)).min(1.0);
+            let strength = 0.4 * coverage + 0.3 * ds + 0.3 * p.mode_share;
+            if best.as_ref().is_none_or(|b| strength > b.strength) {
+                let bytes: Vec<u64> = c.records.iter().map(|&i| events[i].bytes).collect();
+                best = Some(BeaconStats {
+                    method: "persistent",
+                    strength,
+                    period_secs: p.period_secs,
+                    jitter: p.jitter,
+                    mode_share: p.mode_share,
+                    rita: rita_score(&starts, &bytes, from, to),
+                    connections: conns.len(),
+                    records: c.records.len(),
+                    bytes_per_beat: per_record,
+                    first,
+                    last,
+                    longest_connection_secs: c.end - c.start,
+                });
+            }
+        }
+    }
+    best
+}
+
+/// The events of a run of series of one (host, peer, port, protocol), in start order.
+fn events_of(series: &[&PairSeries]) -> Vec<Event> {
+    let mut out = Vec::new();
+    for s in series {
+        let mut t = s.horizon_start;
+        for i in 0..s.start_deltas.len() {
+            t += u64::from(s.start_deltas[i]);
+            out.push(Event {
+                start: t,
+                end: t + u64::from(s.durations.get(i).copied().unwrap_or(0)),
+                bytes: s.bytes.get(i).copied().unwrap_or(0),
+                src_port: s.src_ports.get(i).copied().unwrap_or(0),
+            });
+        }
+    }
+    out.sort_by_key(|e| (e.start, e.src_port));
+    out
+}
+
+/// Responses of a server to clients look like outbound pairs towards the clients'
+/// ephemeral ports: a constant lower source port talking to a peer port in the ephemeral
+/// ranges (10000 and up; a client of a service on 8443 must not look like a server).
+fn is_server_response(port: u16, events: &[Event]) -> bool {
+    if port < 10_000 || events.is_empty() {
+        return false;
+    }
+    let mut counts: BTreeMap<u16, usize> = BTreeMap::new();
+    for e in events {
+        *counts.entry(e.src_port).or_default() += 1;
+    }
+    let (top, n) = counts.iter().max_by_key(|(p, n)| (**n, std::cmp::Reverse(**p))).map_or((0, 0), |(p, n)| (*p, *n));
+    top < port && n * 10 >= events.len() * 9
+}
+
+/// Consecutive series of the same (host, peer, port, protocol).
+fn runs(pairs: &[PairSeries]) -> Vec<Vec<&PairSeries>> {
+    let mut out: Vec<Vec<&PairSeries>> = Vec::new();
+    for p in pairs {
+        match out.last_mut() {
+            Some(run)
+                if run
+                    .last()
+                    .is_some_and(|q| (q.host, q.peer, q.port, q.protocol) == (p.host, p.peer, p.port, p.protocol)) =>
+            {
+                run.push(p);
+            }
+            _ => out.push(vec![p]),
+        }
+    }
+    out
+}
+
+/// Spans `[from, to)` of length `horizon` sliding by half a horizon over `[first, last]`.
+fn spans(first: u64, last: u64, horizon: u64) -> Vec<(u64, u64)> {
+    let step = (horizon / 2).max(60);
+    let start = first - first % step;
+    let mut out = Vec::new();
+    let mut s = start;
+    loop {
+        out.push((s, s + horizon));
+        if s + horizon > last {
+            break;
+        }
+        s += step;
+    }
+    out
+}
+
+/// Training pairs that beaconed: remembered so the same pair is not news at scoring.
+pub fn periodic_pairs(pairs: &[PairSeries], cfg: &super::DetectConfig) -> Vec<PeriodicPair> {
+    let mut best: BTreeMap<(String, String, u16), PeriodicPair> = BTreeMap::new();
+    let aggregation = 600;
+    for s in pairs {
+        let events = events_of(&[s]);
+        if events.len() < cfg.beaconing.min_connections || is_server_response(s.port, &events) {
+            continue;
+        }
+        let Some(stats) = analyse(&events, s.horizon_start, s.horizon_end, aggregation, &cfg.beaconing) else {
+            continue;
+        };
+        if stats.strength < cfg.beaconing.learn_strength {
+            continue;
+        }
+        let key = (s.host.to_string(), net_of(s.peer), s.port);
+        let entry = PeriodicPair {
+            host: key.0.clone(),
+            net: key.1.clone(),
+            port: s.port,
+            period_secs: round3(stats.period_secs),
+            strength: round3(stats.strength),
+        };
+        match best.get(&key) {
+            Some(b) if b.strength >= entry.strength => {}
+            _ => {
+                best.insert(key, entry);
+            }
+        }
+    }
+    best.into_values().collect()
+}
+
+pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
+    let cfg = &ctx.baseline.detect;
+    let bc = &cfg.beaconing;
+    let aggregation = ctx.baseline.train.aggregation_secs.max(60);
+    let mut out = Vec::new();
+    for run in runs(&ctx.features.pairs) {
+        let head = run[0];
+        if ctx.is_gateway(head.host) || (head.aws_service && !bc.include_aws_services) {
+            continue;
+        }
+        if run.iter().map(|s| s.events_total).sum::<u64>() < bc.min_connections as u64 {
+            continue;
+        }
+        let events = events_of(&run);
+        if events.len() < bc.min_connections || is_server_response(head.port, &events) {
+            continue;
+        }
+        let host = head.host.to_string();
+        let net = net_of(head.peer);
+        let first = events[0].start;
+        let last = events.iter().map(|e| e.end).max().unwrap_or(first);
+        for (from, to) in spans(first, last, cfg.horizon_secs) {
+            let lo = events.partition_point(|e| e.start < from);
+            let hi = events.partition_point(|e| e.start < to);
+            if hi - lo < bc.min_connections {
+                continue;
+            }
+            let Some(stats) = analyse(&events[lo..hi], from, to, aggregation, bc) else { continue };
+
+            // Discounts: prevalence across hosts, host familiarity, known periodic pair.
+            let trained_hosts = ctx.prevalence(&net).map_or(0, |p| p.hosts as usize);
+            let hosts_on_peer = trained_hosts.max(ctx.current_hosts(&net)).max(1);
+            let prevalence_factor = 1.0 / (1.0 + 0.75 * (hosts_on_peer as f64 - 1.0));
+            let known_for_host = ctx.dest(head.host, &head.peer.to_string()).is_some();
+            let known_periodic = ctx.is_periodic(&host, &net, head.port);
+            let first_seen = ctx.prevalence(&net).map(|p| p.first_seen);
+            let mut factor = prevalence_factor;
+            if known_periodic {
+                factor *= 0.25;
+            } else if known_for_host {
+                factor *= 0.6;
+            }
+            if let Some(fs) = first_seen
+                && ctx.baseline.histories.until.min(from).saturating_sub(fs) >= 7 * 86_400
+            {
+                factor *= 0.8;
+            }
+            let raw = stats.strength * factor;
+            let window = stats.last.saturating_sub(1) - stats.last.saturating_sub(1) % ctx.window_secs;
+            out.push(RawHit {
+                hit: hit(ctx, head, &stats, hosts_on_peer, known_for_host, known_periodic, first_seen, factor),
+                raw,
+                calibration_key: KEY_BEACON,
+                window,
+            });
+        }
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn hit(
+    ctx: &Context<'_>,
+    s: &PairSeries,
+    stats: &BeaconStats,
+    hosts_on_peer: usize,
+    known_for_host: bool,
+    known_periodic: bool,
+    first_seen: Option<u64>,
+    factor: f64,
+) -> Hit {
+    let span = stats.last.saturating_sub(stats.first) as f64;
+    let who = match hosts_on_peer {
+        1 => "no other host talks to it".to_string(),
+        n => format!("{} hosts talk to it", n),
+    };
+    let novelty = if known_periodic {
+        "a known periodic pair from training"
+    } else if known_for_host {
+        "the host contacted it during training"
+    } else if first_seen.is_some() {
+        "new for this host"
+    } else {
+        "never seen during training"
+    };
+    let summary = if stats.method == "persistent" {
+        format!(
+            "{} held one connection open to {}:{} for {} with steady {} records ({}); {}",
+            s.host,
+            s.peer,
+            s.port,
+            human_secs(stats.longest_connection_secs as f64),
+            human_bytes(stats.bytes_per_beat),
+            novelty,
+            who
+        )
+    } else {
+        format!(
+            "{} contacted {}:{} every {} (±{:.0}%) for {}, {} connections of ~{}; {}, {}",
+            s.host,
+            s.peer,
+            s.port,
+            human_secs(stats.period_secs),
+            stats.jitter * 100.0,
+            human_secs(span),
+            stats.connections,
+            human_bytes(stats.bytes_per_beat),
+            novelty,
+            who
+        )
+    };
+    let mut evidence = serde_json::Map::new();
+    evidence.insert("kind".into(), "beacon".into());
+    evidence.insert("method".into(), stats.method.into());
+    evidence.insert("period_secs".into(), round3(stats.period_secs).into());
+    evidence.insert("jitter".into(), round3(stats.jitter).into());
+    evidence.insert("mode_share".into(), round3(stats.mode_share).into());
+    evidence.insert("connections".into(), stats.connections.into());
+    evidence.insert("records".into(), stats.records.into());
+    evidence.insert("bytes_per_beat".into(), round3(stats.bytes_per_beat).into());
+    evidence.insert("active_span_secs".into(), (stats.last - stats.first).into());
+    evidence.insert("longest_connection_secs".into(), stats.longest_connection_secs.into());
+    evidence.insert(
+        "rita".into(),
+        serde_json::json!({"ts": stats.rita.ts, "ds": stats.rita.ds, "duration": stats.rita.duration,
+            "histogram": stats.rita.histogram, "score": stats.rita.score}),
+    );
+    evidence.insert("strength".into(), round3(stats.strength).into());
+    evidence.insert("prevalence_hosts".into(), hosts_on_peer.into());
+    evidence.insert("prevalence_share".into(), round3(hosts_on_peer as f64 / ctx.fleet_size as f64).into());
+    evidence.insert(
+        "peer_first_seen".into(),
+        first_seen.map_or(serde_json::Value::Null, |t| flowhound_flowlog::time::format_rfc3339(t).into()),
+    );
+    evidence.insert("known_for_host".into(), known_for_host.into());
+    evidence.insert("known_periodic_pair".into(), known_periodic.into());
+    evidence.insert("discount".into(), round3(factor).into());
+    let (interface_id, instance_id) = ctx.ids(s.host);
+    Hit {
+        detector: BEACONING,
+        host: s.host.to_string(),
+        peer: Some(s.peer.to_string()),
+        port: Some(s.port),
+        protocol: Some(s.protocol),
+        kind: "beacon",
+        start: stats.first,
+        end: stats.last,
+        score: 0.0,
+        summary,
+        evidence,
+        interface_id,
+        instance_id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(start: u64, dur: u64, bytes: u64, port: u16) -> Event {
+        Event { start, end: start + dur, bytes, src_port: port }
+    }
+
+    #[test]
+    fn records_of_one_long_connection_fold_into_one() {
+        // One record per 60 s interval on the same source port for 3 h.
+        let events: Vec<Event> = (0..180).map(|i| ev(i * 60, 59, 1200, 40_000)).collect();
+        let conns = connections(&events, 60);
+        assert_eq!(conns.len(), 1);
+        assert_eq!(conns[0].records.len(), 180);
+        // A new source port per beat is a new connection each time.
+        let events: Vec<Event> = (0..50).map(|i| ev(i * 300, 1, 900, 40_000 + i as u16)).collect();
+        assert_eq!(connections(&events, 60).len(), 50);
+    }
+
+    #[test]
+    fn per_beat_beacon_scores_high_and_random_low() {
+        let cfg = BeaconConfig::default();
+        let beacon: Vec<Event> = (0..144).map(|i| ev(i * 600 + (i * 37 % 60), 1, 900, 40_000 + i as u16)).collect();
+        let s = analyse(&beacon, 0, 86_400, 60, &cfg).unwrap();
+        assert_eq!(s.method, "per_connection");
+        assert!(s.strength > 0.8, "{s:?}");
+        assert!((s.period_secs - 600.0).abs() < 60.0);
+        let mut t = 0u64;
+        let mut seed = 11u64;
+        let mut random = Vec::new();
+        for i in 0..144u16 {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let u = (seed >> 11) as f64 / (1u64 << 53) as f64;
+            t += (-600.0 * (1.0 - u).ln()) as u64 + 1;
+            random.push(ev(t, 1, 500 + u64::from(i) * 97 % 5000, 40_000 + i));
+        }
+        let r = analyse(&random, 0, t + 1, 60, &cfg).unwrap();
+        assert!(r.strength < s.strength - 0.25, "{r:?}");
+    }
+
+    #[test]
+    fn persistent_channel_is_scored_as_such_and_bulk_transfers_are_not_beacons() {
+        let cfg = BeaconConfig::default();
+        let channel: Vec<Event> = (0..600).map(|i| ev(i * 60 + 3, 57, 1500 + (i % 3) * 10, 51_000)).collect();
+        let s = analyse(&channel, 0, 86_400, 60, &cfg).unwrap();
+        assert_eq!(s.method, "persistent");
+        assert!(s.strength > 0.8, "{s:?}");
+        let bulk: Vec<Event> = (0..600).map(|i| ev(i * 60 + 3, 57, 50_000_000, 51_000)).collect();
+        assert!(analyse(&bulk, 0, 86_400, 60, &cfg).is_none());
+    }
+
+    #[test]
+    fn server_responses_are_recognised() {
+        let responses: Vec<Event> = (0..20).map(|i| ev(i * 10, 1, 100, 443)).collect();
+        assert!(is_server_response(51_234, &responses));
+        let client_of_8443: Vec<Event> = (0..20).map(|i| ev(i * 10, 1, 100, 5_000)).collect();
+        assert!(!is_server_response(8443, &client_of_8443));
+        let client: Vec<Event> = (0..20).map(|i| ev(i * 10, 1, 100, 50_000 + i as u16)).collect();
+        assert!(!is_server_response(443, &client));
+    }
+
+    #[test]
+    fn spans_slide_by_half_a_horizon() {
+        assert_eq!(spans(100, 1000, 86_400), vec![(0, 86_400)]);
+        let s = spans(0, 100_000, 86_400);
+        assert_eq!(s, vec![(0, 86_400), (43_200, 129_600)]);
+    }
+}

@@ -1,0 +1,251 @@
+//! Exfiltration: bytes a host sends to one external destination, summed over the trailing
+//! 1 h, 6 h and 24 h (bursts and low-and-slow), compared with what that destination
+//! received from the host in training — or, for a destination new to the host, with the
+//! most the host (or its peer group) ever sent to any single destination.
+//!
+//! AWS-service destinations are keyed by their /16 (S3 rotates addresses) and judged
+//! against their own history, including the hour of day when the history is
+//! concentrated in a few hours: a nightly backup at its usual hour is normal, the same
+//! volume at noon is not, and a new S3 prefix gets no credit from the usual one.
+
+/// Bytes per (peer, port, protocol) for each (host, destination key).
+type BytesByChannel = std::collections::BTreeMap<(Addr, String), std::collections::BTreeMap<(Addr, u16, u8), u64>>;
+
+use flowhound_flowlog::Addr;
+use serde::{Deserialize, Serialize};
+
+use super::{Context, KEY_EXFIL, RawHit, round3};
+use crate::baseline::{VOLUME_HORIZONS, bytes_by_window, net_of, trailing_sums};
+use crate::finding::{EXFILTRATION, Hit, human_bytes, human_secs};
+
+/// Exfiltration settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExfilConfig {
+    /// Reference floors for the 1 h, 6 h and 24 h sums, bytes: volumes below them are
+    /// never exfiltration whatever the host's history.
+    pub min_bytes: [u64; 3],
+    /// A destination whose training traffic used at most this many hours of day is
+    /// judged by hour: outside them its reference is divided by `off_hours_divisor`.
+    pub hour_bound_max_hours: u32,
+    pub off_hours_divisor: f64,
+    pub floor: f64,
+    pub ceiling: f64,
+    pub margin: f64,
+    pub span: f64,
+}
+
+impl Default for ExfilConfig {
+    fn default() -> ExfilConfig {
+        ExfilConfig {
+            min_bytes: [20_000_000, 50_000_000, 100_000_000],
+            hour_bound_max_hours: 6,
+            off_hours_divisor: 4.0,
+            floor: 2.0,
+            ceiling: 4.0,
+            margin: 0.25,
+            span: 4.0,
+        }
+    }
+}
+
+const HORIZON_NAMES: [&str; 3] = ["1h", "6h", "24h"];
+
+fn near_hours(mask: u32, hour: usize) -> bool {
+    let h = hour % 24;
+    let bits = [(h + 23) % 24, h, (h + 1) % 24];
+    bits.iter().any(|&b| mask & (1 << b) != 0)
+}
+
+pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
+    let cfg = &ctx.baseline.detect.exfiltration;
+    let ws = ctx.window_secs;
+    let by_window = bytes_by_window(&ctx.features.pairs, ws);
+    // The address and port that carried most of each (host, key)'s bytes.
+    let mut top: BytesByChannel = std::collections::BTreeMap::new();
+    for p in &ctx.features.pairs {
+        let key = crate::baseline::dest_key(p.peer, p.aws_service);
+        *top.entry((p.host, key)).or_default().entry((p.peer, p.port, p.protocol)).or_default() +=
+            p.bytes.iter().sum::<u64>();
+    }
+    let mut out = Vec::new();
+    for ((host, key), series) in &by_window {
+        let total: u64 = series.values().sum();
+        if total < cfg.min_bytes[0] || ctx.is_gateway(*host) {
+            continue;
+        }
+        let aws = key.starts_with("aws:");
+        let (peer, port, protocol) = top
+            .get(&(*host, key.clone()))
+            .and_then(|m| m.iter().max_by_key(|(k, b)| (**b, std::cmp::Reverse(**k))).map(|(k, _)| *k))
+            .unwrap_or((*host, 0, 6));
+        let hist = ctx.host(*host);
+        let dest = ctx.dest(*host, key);
+        let fleet_known = ctx.prevalence(key).is_some() || (!aws && ctx.prevalence(&net_of(peer)).is_some());
+        let novelty = match (dest.is_some(), fleet_known) {
+            (true, _) => "known",
+            (false, true) => "new_for_host",
+            (false, false) => "new_for_fleet",
+        };
+        let bonus = match novelty {
+            "known" => 0.0,
+            "new_for_host" => 0.5,
+            _ => 1.0,
+        };
+        let group = ctx.group(*host);
+        let group_max = ctx.baseline.group_max_external.get(group).copied().unwrap_or([0; 3]);
+        let sums = trailing_sums(series, ws);
+        for (t, observed) in sums {
+            if series.get(&t).copied().unwrap_or(0) == 0 {
+                continue;
+            }
+            let hour = ((t % 86_400) / 3600) as usize;
+            let mut reference = [0f64; 3];
+            let mut off_hours = false;
+            for h in 0..3 {
+                reference[h] = match dest {
+                    Some(d) => d.max[h] as f64,
+                    None => match hist {
+                        Some(hh) => hh.max_external[h].max(group_max[h]) as f64,
+                        None => group_max[h] as f64,
+                    },
+                };
+            }
+            if let Some(d) = dest
+                && d.hours.count_ones() <= cfg.hour_bound_max_hours
+                && !near_hours(d.hours, hour)
+            {
+                off_hours = true;
+                for r in reference.iter_mut().take(2) {
+                    *r /= cfg.off_hours_divisor.max(1.0);
+                }
+            }
+            let mut excess = f64::MIN;
+            let mut which = 0;
+            for h in 0..3 {
+                let r = reference[h].max(cfg.min_bytes[h] as f64);
+                let e = (observed[h] as f64 / r).log2();
+                if e > excess {
+                    excess = e;
+                    which = h;
+                }
+            }
+            if excess <= 0.0 {
+                continue;
+            }
+            // Host-level context: the window's external volume against its seasonal cell.
+            let row = ctx.row(*host, t);
+            let (host_bytes, expectation) = match (row, hist) {
+                (Some(r), Some(hh)) => {
+                    let bytes = r.bytes_out_external.saturating_sub(r.bytes_out_aws) as f64;
+                    let prior = ctx.baseline.group_volume.get(group);
+                    (bytes, Some(hh.volume.expect(hour, bytes, prior, ctx.baseline.params.shrinkage)))
+                }
+                (Some(r), None) => (r.bytes_out_external.saturating_sub(r.bytes_out_aws) as f64, None),
+                _ => (0.0, None),
+            };
+            let z_bonus = match expectation {
+                Some(e) if e.z > 3.0 => 0.5,
+                _ => 0.0,
+            };
+            let raw = excess + bonus + z_bonus;
+            let window_end = t + ws;
+            let start = series
+                .range(window_end.saturating_sub(VOLUME_HORIZONS[which])..)
+                .find(|(_, b)| **b > 0)
+                .map_or(t, |(s, _)| *s);
+            let mut evidence = serde_json::Map::new();
+            evidence.insert("kind".into(), if aws { "aws_service" } else { "external" }.into());
+            evidence.insert("destination_key".into(), key.clone().into());
+            evidence.insert("destination_novelty".into(), novelty.into());
+            evidence.insert("aws_service".into(), aws.into());
+            let mut obs = serde_json::Map::new();
+            let mut exp = serde_json::Map::new();
+            for h in 0..3 {
+                obs.insert(HORIZON_NAMES[h].into(), observed[h].into());
+                exp.insert(HORIZON_NAMES[h].into(), (reference[h].max(cfg.min_bytes[h] as f64) as u64).into());
+            }
+            evidence.insert("observed_bytes".into(), obs.into());
+            evidence.insert("expected_max_bytes".into(), exp.into());
+            evidence.insert("horizon".into(), HORIZON_NAMES[which].into());
+            evidence.insert("excess_ratio".into(), round3(2f64.powf(excess)).into());
+            evidence.insert("off_usual_hours".into(), off_hours.into());
+            if let Some(r) = row {
+                evidence.insert("host_bytes_out_external_window".into(), (host_bytes as u64).into());
+                evidence.insert("host_out_in_ratio".into(), round3(r.out_in_ratio).into());
+            }
+            if let Some(e) = expectation {
+                evidence.insert("host_expected_bytes_window".into(), (e.expected.max(0.0) as u64).into());
+                evidence.insert("host_robust_z".into(), round3(e.z).into());
+                evidence.insert("host_tail_probability".into(), e.tail_p.into());
+            }
+            let usual = match (dest, novelty) {
+                (Some(_), _) if off_hours => format!(
+                    "outside the hours it usually sends there (usually at most {} in {})",
+                    human_bytes(reference[which] * cfg.off_hours_divisor),
+                    HORIZON_NAMES[which]
+                ),
+                (Some(_), _) => {
+                    format!("usually at most {} in {} there", human_bytes(reference[which]), HORIZON_NAMES[which])
+                }
+                (None, "new_for_host") => format!(
+                    "a destination new for this host (other hosts use it); it never sent more than {} in {} to one destination",
+                    human_bytes(reference[which]),
+                    HORIZON_NAMES[which]
+                ),
+                _ => format!(
+                    "a destination no host used in training; it never sent more than {} in {} to one destination",
+                    human_bytes(reference[which]),
+                    HORIZON_NAMES[which]
+                ),
+            };
+            let what = if aws {
+                format!("{} (AWS service {})", peer, key.trim_start_matches("aws:"))
+            } else {
+                format!("{peer}:{port}")
+            };
+            let summary = format!(
+                "{} sent {} to {} in {}; {}",
+                host,
+                human_bytes(observed[which] as f64),
+                what,
+                human_secs((window_end - start) as f64),
+                usual
+            );
+            let (interface_id, instance_id) = ctx.ids(*host);
+            out.push(RawHit {
+                hit: Hit {
+                    detector: EXFILTRATION,
+                    host: host.to_string(),
+                    peer: Some(peer.to_string()),
+                    port: Some(port),
+                    protocol: Some(protocol),
+                    kind: "volume",
+                    start,
+                    end: window_end,
+                    score: 0.0,
+                    summary,
+                    evidence,
+                    interface_id,
+                    instance_id,
+                },
+                raw,
+                calibration_key: KEY_EXFIL,
+                window: t,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hours_wrap_around_midnight() {
+        assert!(near_hours(1 << 23, 0));
+        assert!(near_hours(1 << 0, 23));
+        assert!(!near_hours(1 << 1, 5));
+    }
+}

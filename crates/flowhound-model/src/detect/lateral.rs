@@ -1,0 +1,250 @@
+//! Lateral movement: internal edges a host opens that its history, its peer group and the
+//! fleet make improbable, and internal scans.
+//!
+//! Per host and window, every (destination, port) the host never opened in training costs
+//! its surprise in bits under a Dirichlet back-off (host → peer group → fleet, see
+//! [`Context::edge_bits`]); administrative ports weigh more, and so does an hour of day in
+//! which the host never opened internal connections. A window that opens many new
+//! (destination, port) pairs — far more than the host ever did — is a scan, reported with
+//! `evidence.kind = "scan"`, with the share of REJECTed flows.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use flowhound_features::{ADMIN_PORTS, InternalEdge};
+use flowhound_flowlog::Addr;
+use serde::{Deserialize, Serialize};
+
+use super::{Context, KEY_LATERAL, KEY_SCAN, RawHit, round3};
+use crate::finding::{Hit, LATERAL_MOVEMENT};
+
+/// Lateral-movement settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LateralConfig {
+    /// Pseudo-counts of the back-off priors (host toward group, group toward fleet).
+    pub alpha_host: f64,
+    pub alpha_group: f64,
+    /// Multiplier of the surprise of an edge on an administrative port.
+    pub admin_weight: f64,
+    /// Bits added when the host never opened internal connections at this hour of day.
+    pub odd_hour_bits: f64,
+    /// New (destination, port) pairs in one window from which a window is a scan candidate.
+    pub scan_min_pairs: usize,
+    /// Distinct destinations in one window from which a window is a scan candidate.
+    pub scan_min_destinations: usize,
+    pub floor: f64,
+    pub ceiling: f64,
+    pub margin: f64,
+    pub span: f64,
+    pub scan_floor: f64,
+    pub scan_ceiling: f64,
+    pub scan_margin: f64,
+    pub scan_span: f64,
+}
+
+impl Default for LateralConfig {
+    fn default() -> LateralConfig {
+        LateralConfig {
+            alpha_host: 5.0,
+            alpha_group: 20.0,
+            admin_weight: 1.25,
+            odd_hour_bits: 1.0,
+            scan_min_pairs: 20,
+            scan_min_destinations: 5,
+            floor: 14.0,
+            ceiling: 22.0,
+            margin: 1.0,
+            span: 8.0,
+            scan_floor: 1.0,
+            scan_ceiling: 3.0,
+            scan_margin: 0.5,
+            scan_span: 4.0,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct WindowEdges<'a> {
+    edges: Vec<&'a InternalEdge>,
+}
+
+/// The edges that open connections. The features carry both directions of a flow, so a
+/// server's replies appear as edges to its clients' ephemeral ports: an edge whose port is
+/// above 1023 and whose reverse (same window) uses a lower port is a reply and is dropped.
+pub fn initiated(edges: &[InternalEdge]) -> Vec<&InternalEdge> {
+    let mut lowest: HashMap<(u64, Addr, Addr), u16> = HashMap::new();
+    for e in edges {
+        let p = lowest.entry((e.window_start, e.src, e.dst)).or_insert(e.dst_port);
+        *p = (*p).min(e.dst_port);
+    }
+    let mut out = Vec::with_capacity(edges.len());
+    for e in edges {
+        if e.src == e.dst {
+            continue;
+        }
+        let reply = e.dst_port >= 1024 && lowest.get(&(e.window_start, e.dst, e.src)).is_some_and(|&p| p < e.dst_port);
+        if !reply {
+            out.push(e);
+        }
+    }
+    out
+}
+
+pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
+    let cfg = &ctx.baseline.detect.lateral;
+    let opened = initiated(&ctx.features.edges);
+    // New (destination, port) pairs opened by several sources at once are a rollout (a new
+    // service every client starts calling), not one intruder moving.
+    let mut sources_of: HashMap<(Addr, u16), BTreeSet<Addr>> = HashMap::new();
+    let mut by_window: BTreeMap<(Addr, u64), WindowEdges<'_>> = BTreeMap::new();
+    for e in &opened {
+        if !ctx.edge_known(e.src, e.dst, e.dst_port) {
+            sources_of.entry((e.dst, e.dst_port)).or_default().insert(e.src);
+        }
+        by_window.entry((e.src, e.window_start)).or_default().edges.push(e);
+    }
+    let mut out = Vec::new();
+    for ((src, window), w) in &by_window {
+        if ctx.is_gateway(*src) {
+            continue;
+        }
+        let hist = ctx.host(*src);
+        let hour = ((window % 86_400) / 3600) as usize;
+        let odd_hour = hist.is_some_and(|h| h.edge_hours & (1 << hour) == 0);
+        let mut new_pairs: BTreeSet<(Addr, u16)> = BTreeSet::new();
+        let mut destinations: BTreeSet<Addr> = BTreeSet::new();
+        let mut flows = 0u64;
+        let mut rejects = 0u64;
+        let mut best: Option<(f64, &InternalEdge)> = None;
+        let mut new_edges = 0usize;
+        for e in &w.edges {
+            destinations.insert(e.dst);
+            flows += e.flows_accept + e.flows_reject;
+            rejects += e.flows_reject;
+            if ctx.edge_known(*src, e.dst, e.dst_port) {
+                continue;
+            }
+            new_pairs.insert((e.dst, e.dst_port));
+            new_edges += 1;
+            let mut bits = ctx.edge_bits(*src, ctx.group(e.dst), e.dst_port);
+            if ADMIN_PORTS.contains(&e.dst_port) {
+                bits *= cfg.admin_weight;
+            }
+            if odd_hour {
+                bits += cfg.odd_hour_bits;
+            }
+            let sources = sources_of.get(&(e.dst, e.dst_port)).map_or(1, BTreeSet::len);
+            bits /= 1.0 + 0.5 * (sources as f64 - 1.0);
+            if best.is_none_or(|(b, _)| bits > b) {
+                best = Some((bits, e));
+            }
+        }
+        let (interface_id, instance_id) = ctx.ids(*src);
+        let start = *window;
+        let end = window + ctx.window_secs;
+        let reject_share = if flows > 0 { rejects as f64 / flows as f64 } else { 0.0 };
+        let historic_pairs = match hist {
+            Some(h) => h.max_pairs as f64,
+            None => 0.0,
+        };
+        if new_pairs.len() >= cfg.scan_min_pairs && destinations.len() >= cfg.scan_min_destinations {
+            let reference = historic_pairs.max(cfg.scan_min_pairs as f64);
+            let raw = (new_pairs.len() as f64 / reference).log2() + reject_share;
+            let ports: BTreeSet<u16> = new_pairs.iter().map(|(_, p)| *p).collect();
+            let mut evidence = serde_json::Map::new();
+            evidence.insert("kind".into(), "scan".into());
+            evidence.insert("new_pairs".into(), new_pairs.len().into());
+            evidence.insert("destinations".into(), destinations.len().into());
+            evidence.insert("ports".into(), ports.iter().take(32).copied().collect::<Vec<u16>>().into());
+            evidence.insert("reject_share".into(), round3(reject_share).into());
+            evidence.insert("historic_max_pairs_per_window".into(), (historic_pairs as u64).into());
+            let summary = format!(
+                "{} probed {} new (host, port) pairs on {} internal addresses in {} min ({} ports, {:.0}% rejected); its busiest window in training had {}",
+                src,
+                new_pairs.len(),
+                destinations.len(),
+                ctx.window_secs / 60,
+                ports.len(),
+                reject_share * 100.0,
+                historic_pairs as u64
+            );
+            out.push(RawHit {
+                hit: Hit {
+                    detector: LATERAL_MOVEMENT,
+                    host: src.to_string(),
+                    peer: None,
+                    port: None,
+                    protocol: None,
+                    kind: "scan",
+                    start,
+                    end,
+                    score: 0.0,
+                    summary,
+                    evidence,
+                    interface_id: interface_id.clone(),
+                    instance_id: instance_id.clone(),
+                },
+                raw,
+                calibration_key: KEY_SCAN,
+                window: *window,
+            });
+            // The scan's own probes are not separate quiet edges.
+            continue;
+        }
+        let Some((bits, edge)) = best else { continue };
+        let raw = bits + 0.5 * (new_edges as f64).log2().max(0.0);
+        let fanout = destinations.len();
+        let historic_fanout = hist.map_or(0, |h| h.max_fanout);
+        let dst_group = ctx.group(edge.dst);
+        let admin = ADMIN_PORTS.contains(&edge.dst_port);
+        let mut evidence = serde_json::Map::new();
+        evidence.insert("kind".into(), "new_edge".into());
+        evidence.insert("new_edges".into(), new_edges.into());
+        evidence.insert("surprise_bits".into(), round3(bits).into());
+        evidence.insert("admin_port".into(), admin.into());
+        evidence.insert("odd_hour".into(), odd_hour.into());
+        evidence.insert("peer_group".into(), dst_group.into());
+        evidence.insert("source_peer_group".into(), ctx.group(*src).into());
+        evidence.insert("fanout".into(), fanout.into());
+        evidence.insert("historic_max_fanout".into(), historic_fanout.into());
+        evidence.insert("flows".into(), (edge.flows_accept + edge.flows_reject).into());
+        evidence.insert("rejects".into(), edge.flows_reject.into());
+        evidence.insert("bytes".into(), edge.bytes.into());
+        let history = match hist {
+            Some(h) if h.edges.is_empty() => "it opened no internal connections in training".to_string(),
+            Some(h) => format!("it opened {} distinct internal edges in training, never this one", h.edges.len()),
+            None => "the host has no training history".to_string(),
+        };
+        let summary = format!(
+            "{} opened a new {}connection to {}:{} ({:.0} bits of surprise: {}){}",
+            src,
+            if admin { "administrative " } else { "" },
+            edge.dst,
+            edge.dst_port,
+            bits,
+            history,
+            if odd_hour { "; at an hour it never does" } else { "" }
+        );
+        out.push(RawHit {
+            hit: Hit {
+                detector: LATERAL_MOVEMENT,
+                host: src.to_string(),
+                peer: Some(edge.dst.to_string()),
+                port: Some(edge.dst_port),
+                protocol: Some(edge.protocol),
+                kind: "new_edge",
+                start,
+                end,
+                score: 0.0,
+                summary,
+                evidence,
+                interface_id,
+                instance_id,
+            },
+            raw,
+            calibration_key: KEY_LATERAL,
+            window: *window,
+        });
+    }
+    out
+}

@@ -1,0 +1,513 @@
+//! The detectors: beaconing, exfiltration and lateral movement, scored against a
+//! [`Baseline`] and calibrated on the training period's own score distribution.
+//!
+//! Each detector turns features into raw hits (a raw score in the detector's natural
+//! unit: beacon strength, bits of volume excess, bits of edge surprise). Calibration maps
+//! a raw score onto 0–100 so that 50 sits just above what the training period itself
+//! produced; the isolation forest then adds up to 10 points and explains which window
+//! features were unusual; hits of one incident are merged into one finding.
+
+pub mod beaconing;
+pub mod exfiltration;
+pub mod lateral;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
+
+use flowhound_features::{Features, HostWindow};
+use flowhound_flowlog::Addr;
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+
+use crate::baseline::{Baseline, DestUse, HostHistory, Prevalence, profile_of, window_matrix};
+use crate::finding::{Finding, Hit, SeverityThresholds, merge};
+use crate::safelist::Safelist;
+
+pub use beaconing::BeaconConfig;
+pub use exfiltration::ExfilConfig;
+pub use lateral::LateralConfig;
+
+/// Detector settings (the `[detect]` table of the configuration file). Every field has a
+/// documented default (docs/detectors.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectConfig {
+    /// Length of the sliding beaconing horizon, seconds (24 h; shorten for short sessions).
+    pub horizon_secs: u64,
+    pub severity: SeverityThresholds,
+    pub beaconing: BeaconConfig,
+    pub exfiltration: ExfilConfig,
+    pub lateral: LateralConfig,
+}
+
+impl Default for DetectConfig {
+    fn default() -> DetectConfig {
+        DetectConfig {
+            horizon_secs: 86_400,
+            severity: SeverityThresholds::default(),
+            beaconing: BeaconConfig::default(),
+            exfiltration: ExfilConfig::default(),
+            lateral: LateralConfig::default(),
+        }
+    }
+}
+
+/// Errors in detector settings.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DetectConfigError {
+    #[error("horizon_secs must be between 600 and 604800, got {0}")]
+    Horizon(u64),
+    #[error("severity thresholds must be in 0-100 and increasing")]
+    Severity,
+    #[error("beaconing.jitter_tolerance must be in (0, 1), got {0}")]
+    Jitter(f64),
+    #[error("beaconing.min_connections must be at least 4, got {0}")]
+    MinConnections(usize),
+}
+
+impl DetectConfig {
+    pub fn validate(&self) -> Result<(), DetectConfigError> {
+        if !(600..=604_800).contains(&self.horizon_secs) {
+            return Err(DetectConfigError::Horizon(self.horizon_secs));
+        }
+        if !self.severity.is_valid() {
+            return Err(DetectConfigError::Severity);
+        }
+        let j = self.beaconing.jitter_tolerance;
+        if !(j > 0.0 && j < 1.0) {
+            return Err(DetectConfigError::Jitter(j));
+        }
+        if self.beaconing.min_connections < 4 {
+            return Err(DetectConfigError::MinConnections(self.beaconing.min_connections));
+        }
+        Ok(())
+    }
+}
+
+/// The model tables of a configuration file: `[detect]` (a [`DetectConfig`]) and
+/// `[train]` (`seed`). Other tables belong to other commands and are ignored here.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settings {
+    pub detect: DetectConfig,
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrainTable {
+    seed: Option<u64>,
+}
+
+/// Errors reading the configuration file's model tables.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("not valid TOML: {0}")]
+    Toml(String),
+    #[error("[{table}]: {message}")]
+    Table { table: &'static str, message: String },
+    #[error(transparent)]
+    Invalid(#[from] DetectConfigError),
+}
+
+/// Parses the `[detect]` and `[train]` tables of a TOML configuration file.
+pub fn parse_settings(text: &str) -> Result<Settings, SettingsError> {
+    let table: toml::Table = toml::from_str(text).map_err(|e| SettingsError::Toml(e.to_string()))?;
+    let mut settings = Settings::default();
+    if let Some(d) = table.get("detect") {
+        settings.detect = d
+            .clone()
+            .try_into()
+            .map_err(|e: toml::de::Error| SettingsError::Table { table: "detect", message: e.to_string() })?;
+    }
+    if let Some(t) = table.get("train") {
+        let t: TrainTable = t
+            .clone()
+            .try_into()
+            .map_err(|e: toml::de::Error| SettingsError::Table { table: "train", message: e.to_string() })?;
+        settings.seed = t.seed;
+    }
+    settings.detect.validate()?;
+    Ok(settings)
+}
+
+/// One detector's mapping from raw score to 0–100.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Threshold {
+    /// The raw score that maps to the low-severity boundary (score 50).
+    pub threshold: f64,
+    /// Raw score distance from the threshold to score 90.
+    pub span: f64,
+    /// Bounds of the learned threshold.
+    pub floor: f64,
+    pub ceiling: f64,
+    /// Added to the training quantile: findings must be clearly above training.
+    pub margin: f64,
+    /// The training quantile of per-host-day maxima, when there was one.
+    pub observed_quantile: Option<f64>,
+    pub host_days: u64,
+}
+
+impl Threshold {
+    fn new(floor: f64, ceiling: f64, margin: f64, span: f64) -> Threshold {
+        Threshold { threshold: floor, span, floor, ceiling, margin, observed_quantile: None, host_days: 0 }
+    }
+
+    /// 50 at the threshold, 90 one span above it, capped to 0–100.
+    pub fn score(&self, raw: f64) -> f64 {
+        (50.0 + 40.0 * (raw - self.threshold) / self.span.max(1e-9)).clamp(0.0, 100.0)
+    }
+}
+
+/// Per-detector thresholds (keys: `beaconing`, `exfiltration`, `lateral_movement`,
+/// `lateral_movement/scan`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    pub thresholds: BTreeMap<String, Threshold>,
+}
+
+pub const KEY_BEACON: &str = "beaconing";
+pub const KEY_EXFIL: &str = "exfiltration";
+pub const KEY_LATERAL: &str = "lateral_movement";
+pub const KEY_SCAN: &str = "lateral_movement/scan";
+
+impl Calibration {
+    pub fn defaults(cfg: &DetectConfig) -> Calibration {
+        let b = &cfg.beaconing;
+        let e = &cfg.exfiltration;
+        let l = &cfg.lateral;
+        let mut thresholds = BTreeMap::new();
+        thresholds.insert(KEY_BEACON.into(), Threshold::new(b.floor, b.ceiling, b.margin, b.span));
+        thresholds.insert(KEY_EXFIL.into(), Threshold::new(e.floor, e.ceiling, e.margin, e.span));
+        thresholds.insert(KEY_LATERAL.into(), Threshold::new(l.floor, l.ceiling, l.margin, l.span));
+        thresholds.insert(KEY_SCAN.into(), Threshold::new(l.scan_floor, l.scan_ceiling, l.scan_margin, l.scan_span));
+        Calibration { thresholds }
+    }
+}
+
+/// A hit with its raw score, before calibration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawHit {
+    pub hit: Hit,
+    pub raw: f64,
+    pub calibration_key: &'static str,
+    /// Start of the host window that best represents the hit (for the forest's explanation).
+    pub window: u64,
+}
+
+fn parse_addr(s: &str) -> Option<Addr> {
+    s.parse::<IpAddr>().ok().map(Addr::from)
+}
+
+/// Lookup tables over a baseline and the features being scored.
+#[derive(Debug)]
+pub struct Context<'a> {
+    pub baseline: &'a Baseline,
+    pub features: &'a Features,
+    pub window_secs: u64,
+    hosts: HashMap<Addr, &'a HostHistory>,
+    dests: HashMap<(Addr, &'a str), &'a DestUse>,
+    edges: HashSet<(Addr, Addr, u16)>,
+    host_edge_counts: HashMap<(Addr, usize, u16), u32>,
+    group_edges: HashMap<(usize, usize, u16), u32>,
+    group_totals: HashMap<usize, u32>,
+    global_edges: HashMap<(usize, u16), u32>,
+    global_total: u32,
+    prevalence: HashMap<&'a str, &'a Prevalence>,
+    periodic: HashSet<(&'a str, &'a str, u16)>,
+    group_of: HashMap<Addr, usize>,
+    rows: HashMap<(Addr, u64), &'a HostWindow>,
+    ids: HashMap<Addr, (Option<String>, Option<String>)>,
+    /// Hosts per /24 (or AWS key) in the data being scored.
+    current_prevalence: HashMap<String, HashSet<Addr>>,
+    pub fleet_size: usize,
+    pub n_groups: usize,
+    gateways: HashSet<Addr>,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(baseline: &'a Baseline, features: &'a Features) -> Context<'a> {
+        let h = &baseline.histories;
+        let mut hosts = HashMap::new();
+        let mut dests = HashMap::new();
+        let mut edges = HashSet::new();
+        let mut host_edge_counts = HashMap::new();
+        let mut group_of = HashMap::new();
+        for host in &h.hosts {
+            let Some(addr) = parse_addr(&host.ip) else { continue };
+            hosts.insert(addr, host);
+            group_of.insert(addr, host.group);
+            for d in &host.dests {
+                dests.insert((addr, d.key.as_str()), d);
+            }
+            for e in &host.edges {
+                if let Some(dst) = parse_addr(&e.dst) {
+                    edges.insert((addr, dst, e.port));
+                }
+            }
+            for &(g, port, n) in &host.edge_counts {
+                host_edge_counts.insert((addr, g, port), n);
+            }
+        }
+        let mut group_edges = HashMap::new();
+        let mut group_totals: HashMap<usize, u32> = HashMap::new();
+        let mut global_edges: HashMap<(usize, u16), u32> = HashMap::new();
+        let mut global_total = 0u32;
+        for &(sg, dg, port, n) in &h.group_edges {
+            group_edges.insert((sg, dg, port), n);
+            *group_totals.entry(sg).or_default() += n;
+            *global_edges.entry((dg, port)).or_default() += n;
+            global_total += n;
+        }
+        let mut prevalence = HashMap::new();
+        for p in &h.prevalence {
+            prevalence.insert(p.key.as_str(), p);
+        }
+        let mut periodic = HashSet::new();
+        for p in &h.periodic {
+            periodic.insert((p.host.as_str(), p.net.as_str(), p.port));
+        }
+        let mut rows = HashMap::new();
+        let mut ids: HashMap<Addr, (Option<String>, Option<String>)> = HashMap::new();
+        let mut by_host: BTreeMap<Addr, Vec<&HostWindow>> = BTreeMap::new();
+        for r in &features.rows {
+            rows.insert((r.host, r.window_start), r);
+            if r.interface_id.is_some() || r.instance_id.is_some() {
+                ids.entry(r.host).or_insert_with(|| (r.interface_id.clone(), r.instance_id.clone()));
+            }
+            by_host.entry(r.host).or_default().push(r);
+        }
+        // Hosts the baseline never saw join the peer group their behaviour is closest to.
+        for (host, rs) in &by_host {
+            if !group_of.contains_key(host) {
+                let profile = profile_of(rs);
+                let g = Array2::from_shape_vec((1, profile.len()), profile)
+                    .ok()
+                    .and_then(|x| baseline.groups.assign(&x).ok())
+                    .and_then(|a| a.first().map(|a| a.group))
+                    .unwrap_or(0);
+                group_of.insert(*host, g);
+            }
+        }
+        let mut gateways: HashSet<Addr> = baseline.gateways.iter().filter_map(|s| parse_addr(s)).collect();
+        gateways.extend(crate::baseline::find_gateways(features));
+        let mut current_prevalence: HashMap<String, HashSet<Addr>> = HashMap::new();
+        for p in features.pairs.iter().filter(|p| !gateways.contains(&p.host)) {
+            current_prevalence.entry(crate::baseline::net_of(p.peer)).or_default().insert(p.host);
+        }
+        let mut fleet: HashSet<Addr> = hosts.keys().copied().collect();
+        fleet.extend(by_host.keys().copied());
+        let window_secs =
+            features.rows.first().map(|r| r.window_end - r.window_start).unwrap_or(baseline.train.window_secs).max(1);
+        Context {
+            baseline,
+            features,
+            window_secs,
+            hosts,
+            dests,
+            edges,
+            host_edge_counts,
+            group_edges,
+            group_totals,
+            global_edges,
+            global_total,
+            prevalence,
+            periodic,
+            group_of,
+            rows,
+            ids,
+            current_prevalence,
+            fleet_size: fleet.len().max(1),
+            n_groups: baseline.groups.k().max(1),
+            gateways,
+        }
+    }
+
+    /// True for NAT gateways and other relays, which are never the subject of a finding.
+    pub fn is_gateway(&self, a: Addr) -> bool {
+        self.gateways.contains(&a)
+    }
+
+    pub fn host(&self, a: Addr) -> Option<&'a HostHistory> {
+        self.hosts.get(&a).copied()
+    }
+
+    pub fn dest(&self, host: Addr, key: &str) -> Option<&'a DestUse> {
+        self.dests.get(&(host, key)).copied()
+    }
+
+    pub fn edge_known(&self, src: Addr, dst: Addr, port: u16) -> bool {
+        self.edges.contains(&(src, dst, port))
+    }
+
+    /// The peer group of a host; hosts never seen anywhere get the extra "unknown" group.
+    pub fn group(&self, a: Addr) -> usize {
+        self.group_of.get(&a).copied().unwrap_or(self.n_groups)
+    }
+
+    pub fn prevalence(&self, key: &str) -> Option<&'a Prevalence> {
+        self.prevalence.get(key).copied()
+    }
+
+    pub fn current_hosts(&self, net: &str) -> usize {
+        self.current_prevalence.get(net).map_or(0, HashSet::len)
+    }
+
+    pub fn is_periodic(&self, host: &str, net: &str, port: u16) -> bool {
+        self.periodic.contains(&(host, net, port))
+    }
+
+    /// The interface and instance ids of a host, when the logs carry them.
+    pub fn ids(&self, host: Addr) -> (Option<String>, Option<String>) {
+        self.ids.get(&host).cloned().unwrap_or((None, None))
+    }
+
+    pub fn row(&self, host: Addr, window: u64) -> Option<&'a HostWindow> {
+        self.rows.get(&(host, window)).copied()
+    }
+
+    /// Surprise, in bits, of `src` opening an edge to a host of group `dst_group` on
+    /// `port`: a host's own history smoothed toward its peer group's, which is smoothed
+    /// toward the fleet's (Dirichlet back-off), so "new for the host but common for its
+    /// group" costs a few bits and "new for everyone" many.
+    pub fn edge_bits(&self, src: Addr, dst_group: usize, port: u16) -> f64 {
+        let cfg = &self.baseline.detect.lateral;
+        let vocabulary = ((self.n_groups + 1) * 1024) as f64;
+        // A destination of unknown group (an address never seen) backs off to the port alone.
+        let unknown = dst_group >= self.n_groups;
+        let count_global = |g: usize| f64::from(self.global_edges.get(&(g, port)).copied().unwrap_or(0));
+        let n_all = if unknown { (0..self.n_groups).map(count_global).sum() } else { count_global(dst_group) };
+        let p_global = (n_all + 1.0) / (f64::from(self.global_total) + vocabulary);
+        let sg = self.group(src);
+        let count_group = |g: usize| f64::from(self.group_edges.get(&(sg, g, port)).copied().unwrap_or(0));
+        let n_group = if unknown { (0..self.n_groups).map(count_group).sum() } else { count_group(dst_group) };
+        let total_group = f64::from(self.group_totals.get(&sg).copied().unwrap_or(0));
+        let p_group = (n_group + cfg.alpha_group * p_global) / (total_group + cfg.alpha_group);
+        let (n_host, total_host) = match self.host(src) {
+            Some(h) => {
+                let count_host = |g: usize| f64::from(self.host_edge_counts.get(&(src, g, port)).copied().unwrap_or(0));
+                let n = if unknown { (0..self.n_groups).map(count_host).sum() } else { count_host(dst_group) };
+                (n, f64::from(h.edge_total))
+            }
+            None => (0.0, 0.0),
+        };
+        let p_host = (n_host + cfg.alpha_host * p_group) / (total_host + cfg.alpha_host);
+        -p_host.max(1e-300).log2()
+    }
+}
+
+/// The part of `features` in `[from, to)`: rows and edges by window, pairs by horizon.
+pub fn slice_features(features: &Features, from: u64, to: u64) -> Features {
+    Features {
+        rows: features.rows.iter().filter(|r| r.window_start >= from && r.window_start < to).cloned().collect(),
+        pairs: features.pairs.iter().filter(|p| p.horizon_start >= from && p.horizon_start < to).cloned().collect(),
+        edges: features.edges.iter().filter(|e| e.window_start >= from && e.window_start < to).cloned().collect(),
+        stats: features.stats,
+    }
+}
+
+/// Every detector's raw hits on `features`.
+pub fn raw_hits(baseline: &Baseline, features: &Features) -> Vec<RawHit> {
+    let ctx = Context::new(baseline, features);
+    let mut out = beaconing::detect(&ctx);
+    out.extend(exfiltration::detect(&ctx));
+    out.extend(lateral::detect(&ctx));
+    out
+}
+
+/// What scoring produced, with counts for the command's summary.
+#[derive(Debug, Clone, Default)]
+pub struct ScoreOutput {
+    pub findings: Vec<Finding>,
+    pub raw_hits: usize,
+    pub safelisted: usize,
+}
+
+/// Scores `features` against `baseline`: calibrated, explained, safelisted and merged findings.
+pub fn score(baseline: &Baseline, features: &Features, safelist: &Safelist, model_id: &str) -> ScoreOutput {
+    let raws = raw_hits(baseline, features);
+    let n_raw = raws.len();
+    let ctx = Context::new(baseline, features);
+    let cfg = &baseline.detect;
+    let mut hits = Vec::new();
+    let mut safelisted = 0usize;
+    for r in raws {
+        let Some(t) = baseline.calibration.thresholds.get(r.calibration_key) else { continue };
+        let mut score = t.score(r.raw);
+        tracing::trace!(detector = r.hit.detector, host = %r.hit.host, peer = ?r.hit.peer, raw = r.raw, score, summary = %r.hit.summary, "raw hit");
+        // The forest can lift a hit by at most 10 points: it ranks, it does not create findings.
+        if score + 10.0 < cfg.severity.low {
+            continue;
+        }
+        let host = parse_addr(&r.hit.host);
+        let peer = r.hit.peer.as_deref().and_then(parse_addr);
+        if let Some(h) = host
+            && let Some(entry) = safelist.matches(r.hit.detector, h, peer, r.hit.port)
+        {
+            tracing::debug!(host = %r.hit.host, owner = %entry.owner, reason = %entry.reason, "hit safelisted");
+            safelisted += 1;
+            continue;
+        }
+        let mut hit = r.hit;
+        if let Some(h) = host
+            && let Some(row) = ctx.row(h, r.window)
+        {
+            let (boost, explanation) = explain(&ctx, row);
+            score = (score + boost).min(100.0);
+            hit.evidence.insert("window_features".into(), explanation);
+        }
+        hit.evidence.insert("raw_score".into(), round3(r.raw).into());
+        hit.evidence.insert("raw_threshold".into(), round3(t.threshold).into());
+        hit.score = score;
+        hits.push(hit);
+    }
+    let gap = ctx.window_secs;
+    let findings = merge(hits, gap, &cfg.severity, model_id);
+    ScoreOutput { findings, raw_hits: n_raw, safelisted }
+}
+
+pub(crate) fn round3(v: f64) -> f64 {
+    if v.is_finite() { (v * 1000.0).round() / 1000.0 } else { 0.0 }
+}
+
+/// The forest's view of one host window: a score boost and which features made it unusual.
+fn explain(ctx: &Context<'_>, row: &HostWindow) -> (f64, serde_json::Value) {
+    let wf = &ctx.baseline.forest;
+    let x: Array2<f64> = window_matrix(&[row]);
+    let Ok(xs) = wf.scaler.transform(&x) else { return (0.0, serde_json::Value::Null) };
+    let scaled = xs.row(0);
+    let Ok(s) = wf.forest.score_one(&scaled) else { return (0.0, serde_json::Value::Null) };
+    let boost = if wf.q99 < 1.0 { 10.0 * ((s - wf.q99) / (1.0 - wf.q99)).clamp(0.0, 1.0) } else { 0.0 };
+    let group = ctx.group(row.host);
+    let medians = wf.group_medians.get(group);
+    let mut distance = 0.0;
+    if let Some(m) = medians {
+        for (a, b) in scaled.iter().zip(m) {
+            distance += (a - b) * (a - b);
+        }
+    }
+    let contributions = wf.forest.feature_contributions(&scaled).map(|c| c.to_vec()).unwrap_or_default();
+    let mut order: Vec<usize> = (0..contributions.len()).collect();
+    order.sort_by(|&a, &b| contributions[b].total_cmp(&contributions[a]).then(a.cmp(&b)));
+    let values = row.feature_vector();
+    let mut top = Vec::new();
+    for &c in order.iter().take(3) {
+        if contributions[c] <= 0.0 {
+            continue;
+        }
+        let vs_group = medians.and_then(|m| m.get(c)).map_or(0.0, |m| scaled[c] - m);
+        top.push(serde_json::json!({
+            "feature": wf.feature_names.get(c).cloned().unwrap_or_default(),
+            "observed": values.get(c).copied().unwrap_or(0.0),
+            "robust_z_vs_peer_group": round3(vs_group),
+            "share": round3(contributions[c]),
+        }));
+    }
+    let value = serde_json::json!({
+        "isolation_score": round3(s),
+        "isolation_q99_training": round3(wf.q99),
+        "peer_group": group,
+        "peer_group_distance": round3(distance.sqrt()),
+        "most_unusual": top,
+    });
+    (boost, value)
+}

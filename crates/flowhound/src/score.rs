@@ -1,0 +1,113 @@
+//! `flowhound score`: findings as JSON lines (CONTRACT §4) from flow logs and a verified model.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use flowhound_features::Features;
+use flowhound_model::baseline::Baseline;
+use flowhound_model::baseline_store::{self, Manifest};
+use flowhound_model::detect::{self, ScoreOutput};
+use flowhound_model::finding::Finding;
+use flowhound_model::safelist::Safelist;
+
+use crate::UsageError;
+use crate::cli::SourceArgs;
+use crate::train::extract;
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Model directory written by `flowhound train`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Write findings (JSON lines) here instead of stdout.
+    #[arg(long)]
+    pub findings: Option<PathBuf>,
+    /// Safelist (TOML or JSON: cidr/host/port/detector with owner, reason, expires).
+    #[arg(long)]
+    pub safelist: Option<PathBuf>,
+    /// Beaconing horizon (e.g. 24h, 1h for short sessions); default: the model's.
+    #[arg(long)]
+    pub horizon: Option<String>,
+}
+
+/// Loads and verifies a model directory; a refused model is a runtime failure (exit 1).
+pub fn load_model(dir: &Path) -> Result<(Manifest, Baseline)> {
+    baseline_store::load(dir).with_context(|| format!("refusing model {}", dir.display()))
+}
+
+pub fn read_safelist(path: Option<&Path>) -> Result<Safelist> {
+    let Some(path) = path else { return Ok(Safelist::default()) };
+    let text = std::fs::read_to_string(path).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let list = Safelist::parse(&text, now).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+    tracing::info!(entries = list.entries().len(), "safelist loaded");
+    Ok(list)
+}
+
+/// Scores features and writes the findings; shared by `score` and `demo`.
+pub fn score_and_write(
+    baseline: &Baseline,
+    manifest: &Manifest,
+    features: &Features,
+    safelist: &Safelist,
+    out: Option<&Path>,
+) -> Result<ScoreOutput> {
+    let result = detect::score(baseline, features, safelist, &manifest.id);
+    match out {
+        Some(path) => {
+            let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+            let mut w = std::io::BufWriter::new(file);
+            write_findings(&mut w, &result.findings)?;
+            w.flush()?;
+        }
+        None => {
+            let mut w = std::io::stdout().lock();
+            write_findings(&mut w, &result.findings)?;
+            w.flush()?;
+        }
+    }
+    Ok(result)
+}
+
+fn write_findings(w: &mut impl Write, findings: &[Finding]) -> Result<()> {
+    for f in findings {
+        serde_json::to_writer(&mut *w, f)?;
+        w.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+pub fn run(args: &ScoreArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let (manifest, mut baseline) = load_model(&args.model)?;
+    if let Some(h) = &args.horizon {
+        let d = humantime::parse_duration(h).map_err(|e| UsageError(format!("invalid --horizon {h:?}: {e}")))?;
+        baseline.detect.horizon_secs = d.as_secs();
+        baseline.detect.validate().map_err(|e| UsageError(format!("--horizon: {e}")))?;
+    }
+    let safelist = read_safelist(args.safelist.as_deref())?;
+    let (features, _) = extract(&args.source, baseline.train.window_secs)?;
+    let extracted = started.elapsed().as_secs_f64();
+    let result = score_and_write(&baseline, &manifest, &features, &safelist, args.findings.as_deref())?;
+    let count = |s: &str| result.findings.iter().filter(|f| f.severity.as_str() == s).count();
+    tracing::info!(
+        model = %manifest.id,
+        hosts = features.rows.iter().map(|r| r.host).collect::<std::collections::BTreeSet<_>>().len(),
+        windows = features.rows.len(),
+        findings = result.findings.len(),
+        high = count("high"),
+        medium = count("medium"),
+        low = count("low"),
+        safelisted = result.safelisted,
+        extract_secs = extracted,
+        score_secs = started.elapsed().as_secs_f64() - extracted,
+        "scoring finished"
+    );
+    Ok(ExitCode::SUCCESS)
+}

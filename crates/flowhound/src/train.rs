@@ -1,0 +1,135 @@
+//! `flowhound train`: fit the baselines on a training period and write a model directory
+//! (CONTRACT §7).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use flowhound_features::{FeatureConfig, FeatureState, Features};
+use flowhound_flowlog::ScanSummary;
+use flowhound_flowlog::time::format_rfc3339;
+use flowhound_model::baseline::{Baseline, BaselineError, BaselineParams};
+use flowhound_model::baseline_store::{self, Manifest};
+use flowhound_model::detect::DetectConfig;
+
+use crate::UsageError;
+use crate::cli::SourceArgs;
+use crate::sources;
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Model directory to write (manifest.json and payload).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Feature window (e.g. 5m, 15m, 1h); the scorer uses the model's.
+    #[arg(long, default_value = "15m")]
+    pub window: String,
+    /// TOML configuration: the [detect] and [train] tables are read (see docs/detectors.md).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Seed of every random choice of the fit (peer groups, isolation forest).
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+/// The tables of the configuration file this command reads.
+#[derive(Debug, Clone, Default)]
+pub struct ModelSettings {
+    pub detect: DetectConfig,
+    pub seed: Option<u64>,
+}
+
+/// Reads `[detect]` and `[train]` from a TOML file; other tables belong to other commands.
+pub fn read_settings(path: Option<&Path>) -> Result<ModelSettings> {
+    let Some(path) = path else { return Ok(ModelSettings::default()) };
+    let text = std::fs::read_to_string(path).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+    let settings =
+        flowhound_model::detect::parse_settings(&text).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+    Ok(ModelSettings { detect: settings.detect, seed: settings.seed })
+}
+
+pub fn parse_window(text: &str) -> Result<u64, UsageError> {
+    let d = humantime::parse_duration(text).map_err(|e| UsageError(format!("invalid --window {text:?}: {e}")))?;
+    Ok(d.as_secs())
+}
+
+/// Reads SOURCE into features with the given window (and a 24 h pair horizon).
+pub fn extract(source: &SourceArgs, window_secs: u64) -> Result<(Features, ScanSummary)> {
+    let cfg = FeatureConfig::new(window_secs, 86_400, &[]).map_err(|e| UsageError(e.to_string()))?;
+    let plan = sources::plan(source)?;
+    if plan.objects.is_empty() {
+        return Err(UsageError("no flow-log objects found in the given SOURCE".into()).into());
+    }
+    let cfg = Arc::new(cfg);
+    let (reports, state) = sources::read_all(&plan, || FeatureState::new(cfg.clone()));
+    let summary = ScanSummary::from_reports(&reports, plan.pruned, 10);
+    sources::check_damage(&summary, source.skip_corrupt)?;
+    let features = state.finish();
+    tracing::info!(
+        records = features.stats.records,
+        rows = features.rows.len(),
+        pairs = features.pairs.len(),
+        edges = features.edges.len(),
+        "features extracted"
+    );
+    Ok((features, summary))
+}
+
+/// Fits a baseline and writes the model directory; shared by `train` and `demo`.
+pub fn fit_and_save(features: &Features, settings: &ModelSettings, dir: &Path) -> Result<(Baseline, Manifest)> {
+    settings.detect.validate().map_err(|e| UsageError(format!("invalid [detect] settings: {e}")))?;
+    let mut params = BaselineParams::new();
+    if let Some(seed) = settings.seed {
+        params = params.seed(seed);
+    }
+    let baseline = params.fit(features, &settings.detect).map_err(|e| match e {
+        BaselineError::Params(p) => anyhow::Error::new(UsageError(format!("invalid parameters: {p}"))),
+        other => anyhow::Error::new(other).context("training failed"),
+    })?;
+    let manifest = baseline_store::save(&baseline, dir).context("writing the model directory")?;
+    Ok((baseline, manifest))
+}
+
+pub fn run(args: &TrainArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let settings = read_settings(args.config.as_deref())?;
+    let window = parse_window(&args.window)?;
+    let (features, _) = extract(&args.source, window)?;
+    if features.rows.is_empty() {
+        return Err(UsageError("no host windows in the training range (check SOURCE and --from/--to)".into()).into());
+    }
+    let (baseline, manifest) = fit_and_save(&features, &settings, &args.model)?;
+    print_summary(&baseline, &manifest, &args.model, started.elapsed().as_secs_f64());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn print_summary(baseline: &Baseline, manifest: &Manifest, dir: &Path, secs: f64) {
+    let t = &baseline.train;
+    println!("model        {} in {}", manifest.id, dir.display());
+    println!("training     {} .. {} ({} days)", format_rfc3339(t.start), format_rfc3339(t.end), t.days);
+    println!(
+        "data         {} hosts, {} host windows of {} s, {} pair series, {} internal edge-windows, aggregation ~{} s",
+        t.hosts, t.windows, t.window_secs, t.pairs, t.edges, t.aggregation_secs
+    );
+    println!("peer groups  {} (sizes {:?})", baseline.groups.k(), baseline.groups.sizes());
+    println!(
+        "histories    {} periodic pairs, {} destinations, {} group edges",
+        baseline.histories.periodic.len(),
+        baseline.histories.prevalence.len(),
+        baseline.histories.group_edges.len()
+    );
+    println!("forest       q99 of training window scores {:.3}", baseline.forest.q99);
+    for (key, th) in baseline.thresholds() {
+        let observed = th.observed_quantile.map_or_else(|| "-".to_string(), |q| format!("{q:.3}"));
+        println!(
+            "threshold    {key:<22} raw {:.3} (training quantile {observed}, bounds {:.2}..{:.2}, {} host-days)",
+            th.threshold, th.floor, th.ceiling, th.host_days
+        );
+    }
+    println!("time         {secs:.1} s");
+}

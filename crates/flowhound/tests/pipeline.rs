@@ -1,0 +1,99 @@
+//! End to end with the real binary: simulate → train → score → evaluate on a small
+//! scenario, plus refusal of a tampered model.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use flowhound_sim::{Label, matches, parse_findings, parse_labels};
+
+fn flowhound(args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_flowhound")).args(args).env("RUST_LOG", "warn").output().unwrap();
+    assert!(
+        out.status.success() || args[0] == "score",
+        "flowhound {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn simulate_train_score_evaluate_finds_every_attack_without_high_false_positives() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim");
+    let model = dir.path().join("model");
+    let findings = dir.path().join("findings.jsonl");
+    flowhound(&[
+        "simulate",
+        "--out",
+        path(&sim),
+        "--seed",
+        "7",
+        "--hosts",
+        "16",
+        "--train-days",
+        "7",
+        "--test-days",
+        "1",
+    ]);
+    flowhound(&["train", path(&sim.join("train")), "--model", path(&model)]);
+    assert!(model.join("manifest.json").is_file());
+    let scored = flowhound(&["score", path(&sim.join("test")), "--model", path(&model), "--findings", path(&findings)]);
+    assert!(scored.status.success(), "{}", String::from_utf8_lossy(&scored.stderr));
+
+    let labels: Vec<Label> = parse_labels(&std::fs::read_to_string(sim.join("labels.jsonl")).unwrap()).unwrap();
+    let found = parse_findings(&std::fs::read_to_string(&findings).unwrap()).unwrap();
+    for label in &labels {
+        assert!(
+            found.iter().any(|f| matches(f, label, 60)),
+            "missed {} {} on {} ({})",
+            label.detector,
+            label.variant,
+            label.host,
+            label.note
+        );
+    }
+    for f in found.iter().filter(|f| f.severity == "high") {
+        assert!(labels.iter().any(|l| matches(f, l, 60)), "high-severity false positive: {f:?}");
+    }
+
+    // The evaluate command agrees.
+    let eval = flowhound(&[
+        "evaluate",
+        "--findings",
+        path(&findings),
+        "--labels",
+        path(&sim.join("labels.jsonl")),
+        "--scenario",
+        path(&sim.join("scenario.json")),
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    for d in report["detectors"].as_array().unwrap() {
+        if d["instances"].as_u64().unwrap_or(0) > 0 {
+            assert_eq!(d["recall"].as_f64(), Some(1.0), "{d}");
+        }
+    }
+
+    // Same input, same params: byte-identical payload.
+    let again = dir.path().join("model2");
+    flowhound(&["train", path(&sim.join("train")), "--model", path(&again)]);
+    assert_eq!(
+        std::fs::read(model.join("baseline.json")).unwrap(),
+        std::fs::read(again.join("baseline.json")).unwrap()
+    );
+
+    // A tampered payload is refused with a clear error and exit code 1.
+    let payload = model.join("baseline.json");
+    let mut bytes = std::fs::read(&payload).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] = if bytes[at] == b'1' { b'2' } else { b'1' };
+    std::fs::write(&payload, bytes).unwrap();
+    let refused = flowhound(&["score", path(&sim.join("test")), "--model", path(&model)]);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("checksum mismatch"), "{stderr}");
+}
