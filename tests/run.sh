@@ -14,3 +14,6 @@ if [ -z "${FLOWHOUND_EMULATOR:-}" ] && [ -z "${FLOWHOUND_NO_EMULATOR:-}" ]; then
 fi
 
 cargo test --workspace --locked
+
+echo "== extract cross-check against DuckDB, pandas and polars"
+python3 tests/python/check_extract.py --bin "${CARGO_TARGET_DIR:-target}/debug/flowhound" --venv target/check-extract-venv

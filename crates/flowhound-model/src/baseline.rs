@@ -513,14 +513,14 @@ pub fn build_histories(
         }
         let mut max = [0u64; 3];
         for (_, sums) in trailing_sums(&series, window_secs) {
-            for (m, sum) in max.iter_mut().zip(sums) {
-                *m = (*m).max(sum);
+            for h in 0..3 {
+                max[h] = max[h].max(sums[h]);
             }
         }
         let Some(h) = hosts.get_mut(host) else { continue };
         if !key.starts_with("aws:") {
-            for (external, m) in h.max_external.iter_mut().zip(max) {
-                *external = (*external).max(m);
+            for (m, v) in h.max_external.iter_mut().zip(max) {
+                *m = (*m).max(v);
             }
         }
         h.dests.push(DestUse { key: key.clone(), days: days.len() as u32, first_seen: first, max, hours });
@@ -657,8 +657,8 @@ impl BaselineValidParams {
             }
             for h in &histories.hosts {
                 if h.group == g {
-                    for (list, external) in maxes.iter_mut().zip(h.max_external) {
-                        list.push(external as f64);
+                    for (m, v) in maxes.iter_mut().zip(h.max_external) {
+                        m.push(v as f64);
                     }
                 }
             }

@@ -178,3 +178,49 @@ pub fn load(dir: &Path) -> Result<(Manifest, Baseline), StoreError> {
     }
     Ok((manifest, baseline))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/reference")
+    }
+
+    #[test]
+    fn reference_model_loads_and_round_trips() {
+        let (manifest, baseline) = load(&reference()).expect("models/reference must load (see models/README.md)");
+        assert!(manifest.id.starts_with("fh-"));
+        assert!(baseline.train.hosts >= 12);
+        assert!(!baseline.histories.hosts.is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        let saved = save(&baseline, dir.path()).unwrap();
+        assert_eq!(saved.id, manifest.id, "re-serialising the payload must give the same bytes");
+        let (_, again) = load(dir.path()).unwrap();
+        assert_eq!(again, baseline);
+    }
+
+    #[test]
+    fn tampering_and_version_mismatches_are_refused() {
+        let (_, baseline) = load(&reference()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        save(&baseline, dir.path()).unwrap();
+        let payload = dir.path().join(PAYLOAD);
+        let mut bytes = std::fs::read(&payload).unwrap();
+        let at = bytes.len() / 3;
+        bytes[at] = if bytes[at] == b'1' { b'2' } else { b'1' };
+        std::fs::write(&payload, &bytes).unwrap();
+        assert!(matches!(load(dir.path()), Err(StoreError::Checksum { .. })));
+
+        save(&baseline, dir.path()).unwrap();
+        let manifest_path = dir.path().join(MANIFEST);
+        let text = std::fs::read_to_string(&manifest_path).unwrap();
+        std::fs::write(&manifest_path, text.replacen("\"schema_version\": 1", "\"schema_version\": 99", 1)).unwrap();
+        assert!(matches!(load(dir.path()), Err(StoreError::SchemaVersion { found: 99, .. })));
+
+        save(&baseline, dir.path()).unwrap();
+        let text = std::fs::read_to_string(&manifest_path).unwrap();
+        std::fs::write(&manifest_path, text.replacen("\"flows_out\"", "\"flows_renamed\"", 1)).unwrap();
+        assert!(matches!(load(dir.path()), Err(StoreError::FeatureSchema { .. })));
+    }
+}

@@ -8,8 +8,7 @@
 //! concentrated in a few hours: a nightly backup at its usual hour is normal, the same
 //! volume at noon is not, and a new S3 prefix gets no credit from the usual one.
 
-/// Bytes per (peer, port, protocol) for each (host, destination key).
-type BytesByChannel = std::collections::BTreeMap<(Addr, String), std::collections::BTreeMap<(Addr, u16, u8), u64>>;
+use std::collections::BTreeMap;
 
 use flowhound_flowlog::Addr;
 use serde::{Deserialize, Serialize};
@@ -49,6 +48,9 @@ impl Default for ExfilConfig {
     }
 }
 
+/// (address, port, protocol) of a destination.
+type Endpoint = (Addr, u16, u8);
+
 const HORIZON_NAMES: [&str; 3] = ["1h", "6h", "24h"];
 
 fn near_hours(mask: u32, hour: usize) -> bool {
@@ -62,7 +64,7 @@ pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
     let ws = ctx.window_secs;
     let by_window = bytes_by_window(&ctx.features.pairs, ws);
     // The address and port that carried most of each (host, key)'s bytes.
-    let mut top: BytesByChannel = std::collections::BTreeMap::new();
+    let mut top: BTreeMap<(Addr, String), BTreeMap<Endpoint, u64>> = BTreeMap::new();
     for p in &ctx.features.pairs {
         let key = crate::baseline::dest_key(p.peer, p.aws_service);
         *top.entry((p.host, key)).or_default().entry((p.peer, p.port, p.protocol)).or_default() +=

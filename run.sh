@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The project's test command (README): every unit, property and end-to-end test.
+# The AWS end-to-end tests need an emulator: this starts LocalStack on 127.0.0.1 (installed
+# once into target/emulator) and stops it on exit. Set FLOWHOUND_EMULATOR yourself to use
+# a running one, or FLOWHOUND_NO_EMULATOR=1 to skip those tests (they say so).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if [ -z "${FLOWHOUND_EMULATOR:-}" ] && [ -z "${FLOWHOUND_NO_EMULATOR:-}" ]; then
+    echo "== aws emulator (LocalStack on 127.0.0.1)"
+    FLOWHOUND_EMULATOR="$(deploy/emulator/start.sh)"
+    export FLOWHOUND_EMULATOR
+    trap 'deploy/emulator/stop.sh' EXIT
+fi
+
+cargo test --workspace --locked
+
+echo "== extract cross-check against DuckDB, pandas and polars"
+python3 tests/python/check_extract.py --bin "${CARGO_TARGET_DIR:-target}/debug/flowhound" --venv target/check-extract-venv
