@@ -34,6 +34,9 @@ pub struct ScoreArgs {
     /// Beaconing horizon (e.g. 24h, 1h for short sessions); default: the model's.
     #[arg(long)]
     pub horizon: Option<String>,
+    /// Extra internal address blocks (give the same as to `train`); repeatable.
+    #[arg(long = "internal", value_name = "CIDR")]
+    pub internal: Vec<String>,
 }
 
 /// Loads and verifies a model directory; a refused model is a runtime failure (exit 1).
@@ -92,7 +95,8 @@ pub fn run(args: &ScoreArgs) -> Result<ExitCode> {
         baseline.detect.validate().map_err(|e| UsageError(format!("--horizon: {e}")))?;
     }
     let safelist = read_safelist(args.safelist.as_deref())?;
-    let (features, _) = extract(&args.source, baseline.train.window_secs)?;
+    let internal = crate::train::parse_internal(&args.internal)?;
+    let (features, _) = extract(&args.source, baseline.train.window_secs, &internal)?;
     let extracted = started.elapsed().as_secs_f64();
     let result = score_and_write(&baseline, &manifest, &features, &safelist, args.findings.as_deref())?;
     let count = |s: &str| result.findings.iter().filter(|f| f.severity.as_str() == s).count();

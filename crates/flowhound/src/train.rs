@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use flowhound_features::{FeatureConfig, FeatureState, Features};
+use flowhound_features::{Cidr, FeatureConfig, FeatureState, Features};
 use flowhound_flowlog::ScanSummary;
 use flowhound_flowlog::time::format_rfc3339;
 use flowhound_model::baseline::{Baseline, BaselineError, BaselineParams};
@@ -35,6 +35,18 @@ pub struct TrainArgs {
     /// Seed of every random choice of the fit (peer groups, isolation forest).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Extra internal address blocks beyond RFC 1918/6598 and ULA (e.g. a VPC's public IPv6 block); repeatable.
+    #[arg(long = "internal", value_name = "CIDR")]
+    pub internal: Vec<String>,
+}
+
+/// Parses `--internal` blocks.
+pub fn parse_internal(values: &[String]) -> Result<Vec<Cidr>, UsageError> {
+    let mut out = Vec::with_capacity(values.len());
+    for v in values {
+        out.push(v.parse::<Cidr>().map_err(|e| UsageError(format!("--internal: {e}")))?);
+    }
+    Ok(out)
 }
 
 /// The tables of the configuration file this command reads.
@@ -59,8 +71,8 @@ pub fn parse_window(text: &str) -> Result<u64, UsageError> {
 }
 
 /// Reads SOURCE into features with the given window (and a 24 h pair horizon).
-pub fn extract(source: &SourceArgs, window_secs: u64) -> Result<(Features, ScanSummary)> {
-    let cfg = FeatureConfig::new(window_secs, 86_400, &[]).map_err(|e| UsageError(e.to_string()))?;
+pub fn extract(source: &SourceArgs, window_secs: u64, internal: &[Cidr]) -> Result<(Features, ScanSummary)> {
+    let cfg = FeatureConfig::new(window_secs, 86_400, internal).map_err(|e| UsageError(e.to_string()))?;
     let plan = sources::plan(source)?;
     if plan.objects.is_empty() {
         return Err(UsageError("no flow-log objects found in the given SOURCE".into()).into());
@@ -99,7 +111,7 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let settings = read_settings(args.config.as_deref())?;
     let window = parse_window(&args.window)?;
-    let (features, _) = extract(&args.source, window)?;
+    let (features, _) = extract(&args.source, window, &parse_internal(&args.internal)?)?;
     if features.rows.is_empty() {
         return Err(UsageError("no host windows in the training range (check SOURCE and --from/--to)".into()).into());
     }

@@ -306,7 +306,10 @@ pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
     let mut out = Vec::new();
     for run in runs(&ctx.features.pairs) {
         let head = run[0];
-        if ctx.is_gateway(head.host) || (head.aws_service && !bc.include_aws_services) {
+        // ICMP "pairs" are echo replies, and peer ports in the dynamic range are replies to
+        // clients or scanners (a server answering a port scan looks like a fast beacon).
+        let reply_like = head.protocol == 1 || head.protocol == 58 || head.port >= 32_768;
+        if reply_like || ctx.is_gateway(head.host) || (head.aws_service && !bc.include_aws_services) {
             continue;
         }
         if run.iter().map(|s| s.events_total).sum::<u64>() < bc.min_connections as u64 {
