@@ -2,6 +2,8 @@
 //! pair connection events. Every `merge` is associative and commutative.
 
 use flowhound_flowlog::Addr;
+use std::collections::hash_map::Entry;
+
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
@@ -67,7 +69,7 @@ pub(crate) fn capped_insert<T: std::hash::Hash + Eq>(set: &mut FxHashSet<T>, val
 }
 
 /// One flow record as seen from one host.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Flow {
     pub peer: Addr,
     pub peer_internal: bool,
@@ -230,6 +232,102 @@ impl Acc {
     }
 }
 
+/// One flow as it counts for one host: sent by it (`out`) or received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Contribution {
+    pub flow: Flow,
+    pub out: bool,
+    /// The host is the record's primary attribution (see [`Acc::records`]).
+    pub primary: bool,
+}
+
+impl Contribution {
+    #[inline]
+    fn add_to(&self, acc: &mut Acc, cap_peers: usize, cap_ports: usize) {
+        if self.out {
+            acc.add_out(&self.flow, self.primary, cap_peers, cap_ports);
+        } else {
+            acc.add_in(&self.flow, self.primary, cap_peers, cap_ports);
+        }
+    }
+}
+
+/// Contributions kept as they are before a conditional part is folded into an [`Acc`].
+/// Most conditional parts (one per internal peer whose copy this host's interface logged)
+/// hold a flow or two: an `Acc` with its seven sets would cost ~1 KiB each.
+pub(crate) const INLINE_CONTRIBUTIONS: usize = 8;
+
+/// The contributions sharing one counting condition: the flows themselves while few
+/// (the first without any allocation), folded into an [`Acc`] past
+/// [`INLINE_CONTRIBUTIONS`]. Every form gives the same `Acc` when folded, because every
+/// `Acc` aggregate is independent of the order of additions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Part {
+    One(Contribution),
+    Few(Vec<Contribution>),
+    Folded(Box<Acc>),
+}
+
+impl Part {
+    #[inline]
+    pub fn add(&mut self, c: Contribution, cap_peers: usize, cap_ports: usize) {
+        match self {
+            Part::One(first) => *self = Part::Few(vec![*first, c]),
+            Part::Few(list) if list.len() < INLINE_CONTRIBUTIONS => {
+                // Grow one at a time: the lists are short and many.
+                list.reserve_exact(1);
+                list.push(c);
+            }
+            Part::Few(list) => {
+                let mut acc = Box::<Acc>::default();
+                for old in list.iter() {
+                    old.add_to(&mut acc, cap_peers, cap_ports);
+                }
+                c.add_to(&mut acc, cap_peers, cap_ports);
+                *self = Part::Folded(acc);
+            }
+            Part::Folded(acc) => c.add_to(acc, cap_peers, cap_ports),
+        }
+    }
+
+    /// Adds this part's contributions to `total`.
+    pub fn fold_into(&self, total: &mut Acc, cap_peers: usize, cap_ports: usize) {
+        match self {
+            Part::One(c) => c.add_to(total, cap_peers, cap_ports),
+            Part::Few(list) => {
+                for c in list {
+                    c.add_to(total, cap_peers, cap_ports);
+                }
+            }
+            Part::Folded(acc) => total.merge(acc, cap_peers, cap_ports),
+        }
+    }
+
+    /// Records for which the host is the primary attribution.
+    pub fn records(&self) -> u64 {
+        match self {
+            Part::One(c) => u64::from(c.primary),
+            Part::Few(list) => list.iter().filter(|c| c.primary).count() as u64,
+            Part::Folded(acc) => acc.records,
+        }
+    }
+
+    pub fn merge(&mut self, other: Part, cap_peers: usize, cap_ports: usize) {
+        match other {
+            Part::One(c) => self.add(c, cap_peers, cap_ports),
+            Part::Few(list) => {
+                for c in list {
+                    self.add(c, cap_peers, cap_ports);
+                }
+            }
+            Part::Folded(mut theirs) => {
+                self.fold_into(&mut theirs, cap_peers, cap_ports);
+                *self = Part::Folded(theirs);
+            }
+        }
+    }
+}
+
 /// Everything known about one host in one window.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct HostAcc {
@@ -242,7 +340,7 @@ pub(crate) struct HostAcc {
     /// Contributions that may be duplicates, by counting condition: one per internal
     /// sender whose copy was logged by the receiver (hashed: a server has many senders).
     #[serde(with = "crate::serde_pairs")]
-    pub others: FxHashMap<Cond, Box<Acc>>,
+    pub others: FxHashMap<Cond, Part>,
 }
 
 /// Interface ids remembered per host-window (an instance rarely has more than a few ENIs).
@@ -250,16 +348,21 @@ pub(crate) const MAX_IDS_PER_HOST: usize = 8;
 
 impl HostAcc {
     #[inline]
-    pub fn part(&mut self, cond: Cond) -> &mut Acc {
+    pub fn add(&mut self, cond: Cond, c: Contribution, cap_peers: usize, cap_ports: usize) {
         match cond {
-            Cond::Always => &mut self.always,
-            _ => self.others.entry(cond).or_default(),
+            Cond::Always => c.add_to(&mut self.always, cap_peers, cap_ports),
+            _ => match self.others.entry(cond) {
+                Entry::Occupied(mut o) => o.get_mut().add(c, cap_peers, cap_ports),
+                Entry::Vacant(v) => {
+                    v.insert(Part::One(c));
+                }
+            },
         }
     }
 
-    /// Every contribution with its condition.
-    pub fn parts(&self) -> impl Iterator<Item = (Cond, &Acc)> {
-        std::iter::once((Cond::Always, &self.always)).chain(self.others.iter().map(|(c, a)| (*c, &**a)))
+    /// Records for which the host is the primary attribution, over every part.
+    pub fn records(&self) -> u64 {
+        self.always.records + self.others.values().map(Part::records).sum::<u64>()
     }
 
     #[inline]
@@ -288,11 +391,11 @@ impl HostAcc {
             self.note_eni(Some(eni));
         }
         self.always.merge(&o.always, cap_peers, cap_ports);
-        for (cond, acc) in o.others {
+        for (cond, part) in o.others {
             match self.others.get_mut(&cond) {
-                Some(mine) => mine.merge(&acc, cap_peers, cap_ports),
+                Some(mine) => mine.merge(part, cap_peers, cap_ports),
                 None => {
-                    self.others.insert(cond, acc);
+                    self.others.insert(cond, part);
                 }
             }
         }
@@ -436,6 +539,43 @@ mod tests {
         assert_eq!(a.dst_ports_out.len(), 2);
         assert_eq!(a.admin_in.len(), 1);
         assert_eq!(a.records, 2);
+    }
+
+    #[test]
+    fn parts_fold_to_the_same_acc_in_either_form() {
+        let contributions: Vec<Contribution> = (0..20u32)
+            .map(|i| Contribution {
+                flow: flow(i % 7, i % 2 == 0, 22 + (i % 3) as u16, u64::from(i)),
+                out: i % 3 != 0,
+                primary: i % 4 != 0,
+            })
+            .collect();
+        let mut direct = Acc::default();
+        for c in &contributions {
+            c.add_to(&mut direct, 100, 100);
+        }
+        for split in [1, 3, 8, 9, 19] {
+            let part_of = |list: &[Contribution]| -> Option<Part> {
+                let (first, rest) = list.split_first()?;
+                let mut part = Part::One(*first);
+                for c in rest {
+                    part.add(*c, 100, 100);
+                }
+                Some(part)
+            };
+            let (Some(mut a), Some(b)) = (part_of(&contributions[..split]), part_of(&contributions[split..])) else {
+                continue;
+            };
+            assert_eq!(a.records() + b.records(), direct.records);
+            a.merge(b, 100, 100);
+            assert!(matches!(a, Part::Folded(_)), "20 contributions are past the inline limit");
+            let mut folded = Acc::default();
+            a.fold_into(&mut folded, 100, 100);
+            assert_eq!(folded, direct, "split at {split}");
+        }
+        let mut few = Part::One(contributions[0]);
+        few.add(contributions[1], 100, 100);
+        assert!(matches!(few, Part::Few(ref list) if list.len() == 2));
     }
 
     #[test]

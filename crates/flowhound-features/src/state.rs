@@ -9,7 +9,9 @@ use flowhound_flowlog::{Action, Addr, FlowDirection, FlowRecord, Interner, LogSt
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
-use crate::acc::{Cond, EdgeAcc, Event, Flow, HostAcc, IdIx, MAX_IDS_PER_HOST, PairAcc, push_event, trim};
+use crate::acc::{
+    Cond, Contribution, EdgeAcc, Event, Flow, HostAcc, IdIx, MAX_IDS_PER_HOST, PairAcc, push_event, trim,
+};
 use crate::config::FeatureConfig;
 use crate::output::{ExtractStats, Features, HostWindow, InternalEdge, PairId, PairSeries};
 
@@ -382,7 +384,7 @@ impl FeatureState {
                     acc.monitored = true;
                     acc.note_eni(eni);
                 }
-                acc.part(cond).add_out(&flow, true, cap_peers, cap_ports);
+                acc.add(cond, Contribution { flow, out: true, primary: true }, cap_peers, cap_ports);
             }
         }
         if dst_internal {
@@ -403,7 +405,7 @@ impl FeatureState {
                     acc.monitored = true;
                     acc.note_eni(eni);
                 }
-                acc.part(cond).add_in(&flow, !src_internal, cap_peers, cap_ports);
+                acc.add(cond, Contribution { flow, out: false, primary: !src_internal }, cap_peers, cap_ports);
             }
         }
         if src_internal && dst_internal {
@@ -419,6 +421,8 @@ impl FeatureState {
                     let index = match parts.iter().position(|(c, _)| *c == cond) {
                         Some(i) => i,
                         None => {
+                            // Most edges have one condition: allocate for exactly that.
+                            parts.reserve_exact(1);
                             parts.push((cond, EdgeAcc::default()));
                             parts.len() - 1
                         }
@@ -682,11 +686,13 @@ impl FeatureState {
         let mut rows = Vec::with_capacity(hosts.len());
         for ((host, window), acc) in hosts {
             let mut total = crate::acc::Acc::default();
-            for (cond, part) in acc.parts() {
+            let (cap_peers, cap_ports) = (limits.max_peers_per_host_window, limits.max_ports_per_host_window);
+            total.merge(&acc.always, cap_peers, cap_ports);
+            for (&cond, part) in &acc.others {
                 if counts(cond, window) {
-                    total.merge(part, limits.max_peers_per_host_window, limits.max_ports_per_host_window);
+                    part.fold_into(&mut total, cap_peers, cap_ports);
                 } else {
-                    self.stats.duplicates_dropped += part.records;
+                    self.stats.duplicates_dropped += part.records();
                 }
             }
             if total.out.flows + total.inn.flows == 0 {
@@ -868,7 +874,12 @@ impl RecordSink for FeatureState {
 }
 
 impl Partial for FeatureState {
-    fn merge(&mut self, other: FeatureState) {
+    fn merge(&mut self, mut other: FeatureState) {
+        // Fold the smaller state into the larger: merging costs the size of what is moved.
+        let size = |s: &FeatureState| s.hosts.len() + s.edges.len() + s.pairs.len();
+        if size(&other) > size(self) {
+            std::mem::swap(self, &mut other);
+        }
         let FeatureState { ids, enis, hosts, edges, pairs, skipdata, monitored_horizons, stats, .. } = other;
         let mut map: Vec<IdIx> = Vec::with_capacity(ids.strings.len());
         for s in &ids.strings {
@@ -900,9 +911,7 @@ impl Partial for FeatureState {
                     v.insert(acc);
                 }
                 Entry::Vacant(_) => {
-                    for (_, part) in acc.parts() {
-                        self.stats.host_windows_refused += part.records;
-                    }
+                    self.stats.host_windows_refused += acc.records();
                 }
             }
         }
