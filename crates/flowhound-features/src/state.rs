@@ -108,12 +108,128 @@ impl Candidates {
     fn of_pair(a: Addr, b: Addr) -> Candidates {
         if a == b { Candidates::One(a) } else { Candidates::Two(a.min(b), a.max(b)) }
     }
+
+    fn contains(self, a: Addr) -> bool {
+        match self {
+            Candidates::Unseen => true,
+            Candidates::Two(x, y) => a == x || a == y,
+            Candidates::One(x) => a == x,
+            Candidates::Empty => false,
+        }
+    }
 }
+
+/// Bytes an interface address received from internal senders and sent to external
+/// destinations on one (destination port, protocol): a gateway forwards one to the other.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Relay {
+    from_internal: u64,
+    to_external: u64,
+}
+
+/// Relay keys remembered per interface; past it, bytes count as unmatched.
+const MAX_RELAY_KEYS: usize = 1024;
+
+/// Share of an address's relayed bytes that must match port for port, both ways, for its
+/// interface to be recognised as a gateway (see docs/features.md).
+const GATEWAY_MATCH: f64 = 0.8;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct EniInfo {
     own: Candidates,
     instances: Vec<IdIx>,
+    /// By (candidate own address, destination port, protocol). Only candidate addresses are
+    /// recorded, and the final own address is a candidate at every record, so its entries
+    /// are complete whatever the order of the records.
+    #[serde(with = "crate::serde_pairs")]
+    relay: FxHashMap<(Addr, u16, u8), Relay>,
+    /// Relayed bytes that found no key below [`MAX_RELAY_KEYS`], by candidate address.
+    relay_unkeyed: Vec<(Addr, u64)>,
+    /// Up to two distinct internal senders per candidate address.
+    relay_sources: Vec<(Addr, Addr)>,
+}
+
+impl EniInfo {
+    /// Notes what a record of this interface says about forwarding (after `own` took it in).
+    fn note_relay(&mut self, cfg: &FeatureConfig, r: &FlowRecord) {
+        let (Some(from), Some(to)) = (r.srcaddr, r.dstaddr) else { return };
+        let (from_internal, to_internal) = (cfg.is_internal(from), cfg.is_internal(to));
+        let (port, protocol, bytes) = (r.dstport.unwrap_or(0), r.protocol.unwrap_or(0), r.bytes.unwrap_or(0));
+        let (addr, inbound) = if from_internal && to_internal && from != to && self.own.contains(to) {
+            let seen = self.relay_sources.iter().filter(|(a, _)| *a == to).count();
+            if seen < 2 && !self.relay_sources.contains(&(to, from)) {
+                self.relay_sources.push((to, from));
+            }
+            (to, true)
+        } else if from_internal && !to_internal && self.own.contains(from) {
+            (from, false)
+        } else {
+            return;
+        };
+        let len = self.relay.len();
+        let relay = match self.relay.entry((addr, port, protocol)) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) if len < MAX_RELAY_KEYS => v.insert(Relay::default()),
+            Entry::Vacant(_) => {
+                match self.relay_unkeyed.iter_mut().find(|(a, _)| *a == addr) {
+                    Some((_, b)) => *b += bytes,
+                    None => self.relay_unkeyed.push((addr, bytes)),
+                }
+                return;
+            }
+        };
+        if inbound {
+            relay.from_internal += bytes;
+        } else {
+            relay.to_external += bytes;
+        }
+    }
+
+    fn merge_relay(&mut self, other: &EniInfo) {
+        for (&key, r) in &other.relay {
+            let len = self.relay.len();
+            match self.relay.entry(key) {
+                Entry::Occupied(mut o) => {
+                    o.get_mut().from_internal += r.from_internal;
+                    o.get_mut().to_external += r.to_external;
+                }
+                Entry::Vacant(v) if len < MAX_RELAY_KEYS => {
+                    v.insert(*r);
+                }
+                Entry::Vacant(_) => self.relay_unkeyed.push((key.0, r.from_internal + r.to_external)),
+            }
+        }
+        self.relay_unkeyed.extend_from_slice(&other.relay_unkeyed);
+        for &(addr, src) in &other.relay_sources {
+            let seen = self.relay_sources.iter().filter(|(a, _)| *a == addr).count();
+            if seen < 2 && !self.relay_sources.contains(&(addr, src)) {
+                self.relay_sources.push((addr, src));
+            }
+        }
+    }
+
+    /// True when the interface's own address `own` forwards: at least two internal senders,
+    /// some bytes out to external destinations, and, port for port, what it received from
+    /// internal senders matching what it sent out to external ones (both ways).
+    fn is_gateway(&self, own: Addr) -> bool {
+        let senders = self.relay_sources.iter().filter(|(a, _)| *a == own).count();
+        let (mut from_internal, mut to_external, mut matched) = (0u64, 0u64, 0u64);
+        for (&(addr, _, _), r) in &self.relay {
+            if addr == own {
+                from_internal += r.from_internal;
+                to_external += r.to_external;
+                matched += r.from_internal.min(r.to_external);
+            }
+        }
+        for &(addr, bytes) in &self.relay_unkeyed {
+            if addr == own {
+                // Unmatched either way: counts against both shares.
+                from_internal += bytes;
+                to_external += bytes;
+            }
+        }
+        senders >= 2 && to_external > 0 && matched as f64 >= GATEWAY_MATCH * from_internal.max(to_external) as f64
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -183,6 +299,10 @@ pub struct FeatureState {
 /// What the interfaces' records say about their own addresses, from everything seen so far.
 struct Resolution {
     own: Vec<Option<Addr>>,
+    /// Interfaces recognised as gateways from their traffic, and their own addresses:
+    /// what they log is other hosts' traffic, never their own behaviour.
+    gateway_enis: FxHashSet<IdIx>,
+    gateway_addrs: FxHashSet<Addr>,
     /// Interfaces that only ever saw one peer, by that pair: the one whose copies count.
     canonical: FxHashMap<(Addr, Addr), IdIx>,
     unresolved: u64,
@@ -322,10 +442,11 @@ impl FeatureState {
         // log other hosts' packets under their own interface address.
         let gateway = translated && r.instance_id.is_none();
         if let Some(e) = eni {
+            let info = &mut self.enis[e as usize];
             if let (Some(ls), Some(ld)) = (r.srcaddr, r.dstaddr) {
-                let info = &mut self.enis[e as usize];
                 info.own = info.own.intersect(Candidates::of_pair(ls, ld));
             }
+            info.note_relay(&self.cfg, r);
             if !gateway {
                 let inst = self.id_of(interner, r.instance_id);
                 if let Some(inst) = inst {
@@ -483,6 +604,9 @@ impl FeatureState {
         let cap = self.cfg.limits.max_events_per_pair;
         let mut pairs = Vec::with_capacity(self.pairs.len());
         for (key, pair) in std::mem::take(&mut self.pairs) {
+            if resolution.gateway_addrs.contains(&key.host) {
+                continue;
+            }
             let PairAcc { mut own, own_total, other, other_total, aws_service } = pair;
             let mut total = own_total;
             if !self.monitored_horizons.contains(&(key.host, key.horizon)) {
@@ -545,7 +669,8 @@ impl FeatureState {
         }
         let mut grouped: FxHashMap<(Addr, Addr, u16, u8), SeriesParts> = FxHashMap::default();
         for (key, pair) in &self.pairs {
-            if key.horizon >= watermark || key.horizon + horizon <= from {
+            if key.horizon >= watermark || key.horizon + horizon <= from || resolution.gateway_addrs.contains(&key.host)
+            {
                 continue;
             }
             let entry = grouped.entry((key.host, key.peer, key.port, key.protocol)).or_default();
@@ -630,7 +755,17 @@ impl FeatureState {
                 }
             }
         }
-        Resolution { own, canonical, unresolved }
+        let mut gateway_enis = FxHashSet::default();
+        let mut gateway_addrs = FxHashSet::default();
+        for (ix, (info, own)) in self.enis.iter().zip(&own).enumerate() {
+            if let Some(own) = *own
+                && info.is_gateway(own)
+            {
+                gateway_enis.insert(ix as IdIx);
+                gateway_addrs.insert(own);
+            }
+        }
+        Resolution { own, gateway_enis, gateway_addrs, canonical, unresolved }
     }
 
     /// Host-windows held that have a capture of their own, including the captures only
@@ -672,6 +807,7 @@ impl FeatureState {
                 Cond::Always => true,
                 Cond::Unmonitored(a) => unmonitored(a),
                 Cond::Neither(a, b) => unmonitored(a) && unmonitored(b),
+                Cond::ByEni { eni, .. } if resolution.gateway_enis.contains(&eni) => false,
                 Cond::ByEni { eni, src, iface_src } => match resolution.side(eni, iface_src) {
                     Side::Sender => true,
                     Side::Receiver => unmonitored(src),
@@ -685,6 +821,10 @@ impl FeatureState {
         let limits = &self.cfg.limits;
         let mut rows = Vec::with_capacity(hosts.len());
         for ((host, window), acc) in hosts {
+            if resolution.gateway_addrs.contains(&host) {
+                self.stats.duplicates_dropped += acc.records();
+                continue;
+            }
             let mut total = crate::acc::Acc::default();
             let (cap_peers, cap_ports) = (limits.max_peers_per_host_window, limits.max_ports_per_host_window);
             total.merge(&acc.always, cap_peers, cap_ports);
@@ -720,6 +860,9 @@ impl FeatureState {
 
         let mut edges = Vec::new();
         for (key, parts) in self.edges.extract_if(|key, _| closed(key.window)) {
+            if resolution.gateway_addrs.contains(&key.src) || resolution.gateway_addrs.contains(&key.dst) {
+                continue;
+            }
             let mut e = EdgeAcc::default();
             for (cond, part) in &parts {
                 if counts(*cond, key.window) {
@@ -892,6 +1035,7 @@ impl Partial for FeatureState {
             let Some(&target) = map.get(ix) else { continue };
             let mine = &mut self.enis[target as usize];
             mine.own = mine.own.intersect(info.own);
+            mine.merge_relay(&info);
             for inst in info.instances {
                 let inst = map[inst as usize];
                 if !mine.instances.contains(&inst) && mine.instances.len() < MAX_IDS_PER_HOST {

@@ -277,3 +277,91 @@ fn merging_partials_equals_one_pass() {
     a.merge(b);
     assert_eq!(a.finish(), whole);
 }
+
+const V2: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
+
+/// Version 2 (no instance-id, no pkt-* fields): hosts A (10.0.1.5) and B (10.0.1.6) reach the
+/// internet through a NAT gateway N (10.0.0.10). Their own interfaces log the real flows;
+/// the NAT's interface logs each connection again as two legs, instance -> N and N -> internet,
+/// and the replies. A database S (10.0.2.9) takes connections from A and B and calls an
+/// external API itself: it is not a gateway.
+fn nat_v2_objects() -> Vec<String> {
+    let (s, e) = (t(10), t(60));
+    let a = format!(
+        "{V2}\n\
+         2 1 eni-a 10.0.1.5 203.0.113.5 40000 443 6 10 1000 {s} {e} ACCEPT OK\n\
+         2 1 eni-a 203.0.113.5 10.0.1.5 443 40000 6 8 5000 {s} {e} ACCEPT OK\n\
+         2 1 eni-a 10.0.1.5 10.0.2.9 40100 5432 6 5 700 {s} {e} ACCEPT OK\n"
+    );
+    let b = format!(
+        "{V2}\n\
+         2 1 eni-b 10.0.1.6 198.51.100.7 40001 443 6 4 400 {s} {e} ACCEPT OK\n\
+         2 1 eni-b 198.51.100.7 10.0.1.6 443 40001 6 3 3000 {s} {e} ACCEPT OK\n\
+         2 1 eni-b 10.0.1.6 10.0.2.9 40101 5432 6 5 650 {s} {e} ACCEPT OK\n"
+    );
+    let nat = format!(
+        "{V2}\n\
+         2 1 eni-nat 10.0.1.5 10.0.0.10 40000 443 6 10 1000 {s} {e} ACCEPT OK\n\
+         2 1 eni-nat 10.0.0.10 203.0.113.5 61000 443 6 10 1000 {s} {e} ACCEPT OK\n\
+         2 1 eni-nat 203.0.113.5 10.0.0.10 443 61000 6 8 5000 {s} {e} ACCEPT OK\n\
+         2 1 eni-nat 10.0.0.10 10.0.1.5 443 40000 6 8 5000 {s} {e} ACCEPT OK\n\
+         2 1 eni-nat 10.0.1.6 10.0.0.10 40001 443 6 4 400 {s} {e} ACCEPT OK\n\
+         2 1 eni-nat 10.0.0.10 198.51.100.7 61001 443 6 4 400 {s} {e} ACCEPT OK\n\
+         2 1 eni-nat 198.51.100.7 10.0.0.10 443 61001 6 3 3000 {s} {e} ACCEPT OK\n\
+         2 1 eni-nat 10.0.0.10 10.0.1.6 443 40001 6 3 3000 {s} {e} ACCEPT OK\n"
+    );
+    let db = format!(
+        "{V2}\n\
+         2 1 eni-s 10.0.1.5 10.0.2.9 40100 5432 6 5 700 {s} {e} ACCEPT OK\n\
+         2 1 eni-s 10.0.1.6 10.0.2.9 40101 5432 6 5 650 {s} {e} ACCEPT OK\n\
+         2 1 eni-s 10.0.2.9 192.0.2.80 41000 443 6 6 900 {s} {e} ACCEPT OK\n"
+    );
+    vec![a, b, nat, db]
+}
+
+#[test]
+fn version_2_nat_gateway_is_recognised_from_its_traffic() {
+    let objects = nat_v2_objects();
+    let texts: Vec<&str> = objects.iter().map(String::as_str).collect();
+    let f = run(&texts);
+    let hosts: Vec<Addr> = f.rows.iter().map(|r| r.host).collect();
+    assert_eq!(hosts, vec![addr("10.0.1.5"), addr("10.0.1.6"), addr("10.0.2.9")], "no row for the NAT's address");
+    let a = row(&f, "10.0.1.5", T0);
+    assert_eq!((a.flows_out, a.bytes_out, a.bytes_out_external, a.bytes_out_internal), (2, 1700, 1000, 700));
+    assert_eq!((a.flows_in, a.bytes_in, a.bytes_in_external), (1, 5000, 5000));
+    assert_eq!((a.peers_internal, a.peers_external), (1, 1), "the NAT is not a peer");
+    assert_eq!(a.top_external_dst, Some(addr("203.0.113.5")));
+    let b = row(&f, "10.0.1.6", T0);
+    assert_eq!((b.flows_out, b.bytes_out_external, b.bytes_in_external, b.peers_internal), (2, 400, 3000, 1));
+    // The database forwards nothing: it keeps its own external traffic.
+    let db = row(&f, "10.0.2.9", T0);
+    assert_eq!((db.bytes_out_external, db.bytes_in_internal, db.flows_in), (900, 1350, 2));
+    let pair_hosts: Vec<(Addr, Addr)> = f.pairs.iter().map(|p| (p.host, p.peer)).collect();
+    assert_eq!(
+        pair_hosts,
+        vec![
+            (addr("10.0.1.5"), addr("203.0.113.5")),
+            (addr("10.0.1.6"), addr("198.51.100.7")),
+            (addr("10.0.2.9"), addr("192.0.2.80"))
+        ]
+    );
+    assert!(f.edges.iter().all(|e| e.src != addr("10.0.0.10") && e.dst != addr("10.0.0.10")));
+    // The eight gateway records, plus the database's copies of A's and B's connections.
+    assert_eq!(f.stats.duplicates_dropped, 10);
+}
+
+#[test]
+fn a_host_that_only_receives_from_two_clients_is_not_a_gateway() {
+    // The same records without the NAT's external legs: 10.0.0.10 is then a server with
+    // internal clients on 443 and no traffic out, so it keeps its rows (its replies; the
+    // clients' requests are counted from their own interfaces' copies).
+    let objects = nat_v2_objects();
+    let nat: String = objects[2]
+        .lines()
+        .filter(|l| !l.contains(" 10.0.0.10 203.") && !l.contains(" 10.0.0.10 198."))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let f = run(&[&objects[0], &objects[1], &nat, &objects[3]]);
+    let n = row(&f, "10.0.0.10", T0);
+    assert_eq!((n.bytes_out_internal, n.bytes_out_external, n.flows_out), (8000, 0, 2));
+}
