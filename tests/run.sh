@@ -17,3 +17,6 @@ cargo test --workspace --locked
 
 echo "== extract cross-check against DuckDB, pandas and polars"
 python3 tests/python/check_extract.py --bin "${CARGO_TARGET_DIR:-target}/debug/flowhound" --venv target/check-extract-venv
+
+echo "== notebook: executes headlessly against a small generated model"
+python3 tests/python/check_notebook.py --bin "${CARGO_TARGET_DIR:-target}/debug/flowhound" --venv target/check-extract-venv

@@ -1,4 +1,6 @@
-//! The model directory of CONTRACT §7: `manifest.json` plus payload files.
+//! The model directory of CONTRACT §7: `manifest.json` plus payload files. [`save`] and [`load`]
+//! write and verify the directory of a [`Baseline`]; [`ModelWriter`] and [`ModelDir`] do the
+//! format-level work for them.
 //!
 //! Writing is reproducible: payloads and manifest are canonical JSON (object keys sorted at every
 //! depth, floats in serde_json's shortest round-trip form, a trailing newline), and nothing
@@ -6,25 +8,33 @@
 //!
 //! Loading refuses, with a specific [`ArtifactError`], a manifest of another schema version, a
 //! feature schema other than the one the scorer extracts, a payload whose sha256 or size differs
-//! from the manifest, a missing payload, and an edited manifest. The model `id` is the sha256 of
-//! the manifest's own canonical bytes with the id blanked, so an edit anywhere in the manifest
-//! shows. These checks catch corruption, partial copies and hand edits; they are not a signature,
-//! since anyone who can write the directory can also recompute the hashes.
+//! from the manifest, a missing payload, and an edited manifest. The model `id` is `fh-` and the
+//! first 16 hex digits of the sha256 of the manifest's own canonical bytes with the id blanked.
+//! The manifest holds every payload's sha256, so the id follows from the payloads, parameters and
+//! training range, and an edit anywhere shows. These checks catch corruption, partial copies and
+//! hand edits; they are not a signature, since anyone who can write the directory can also
+//! recompute the hashes.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use flowhound_features::{FEATURE_SCHEMA_VERSION, feature_names};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// Manifest schema version this build writes and reads.
-pub const MODEL_SCHEMA_VERSION: u32 = 1;
+use crate::baseline::Baseline;
+
+/// Version of the model directory: the manifest layout and the meaning of the payload. Bump it
+/// whenever either changes; older models are then refused and must be retrained.
+pub const MODEL_SCHEMA_VERSION: u32 = 2;
 /// Name of the manifest file inside a model directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
+/// The payload file of a [`Baseline`].
+pub const BASELINE_FILE: &str = "baseline.json";
 
 /// Errors from writing or loading a model directory.
 #[derive(Debug, thiserror::Error)]
@@ -66,8 +76,9 @@ pub enum ArtifactError {
     },
     /// The model was trained on other features than the scorer extracts.
     #[error(
-        "feature schema mismatch: model has version {} {:?}, scorer expects version {} {:?}; retrain the model",
-        found.version, found.names, expected.version, expected.names
+        "feature schema mismatch: the model was trained on feature schema version {} ({} columns), this build \
+         computes version {} ({} columns){}; retrain the model",
+        found.version, found.names.len(), expected.version, expected.names.len(), first_difference(found, expected)
     )]
     FeatureSchemaMismatch {
         /// What the scorer extracts.
@@ -79,7 +90,10 @@ pub enum ArtifactError {
     #[error("payload {0} listed in the manifest is missing")]
     MissingPayload(String),
     /// A payload's checksum differs from the manifest.
-    #[error("payload {file} is corrupted or modified: sha256 {actual}, manifest says {expected}")]
+    #[error(
+        "checksum mismatch for payload {file}: it hashes to sha256 {actual}, the manifest says {expected} \
+         (the model was modified or damaged)"
+    )]
     ChecksumMismatch {
         /// Payload name.
         file: String,
@@ -113,6 +127,27 @@ pub enum ArtifactError {
         /// The parse error.
         source: serde_json::Error,
     },
+    /// The payload disagrees with its manifest (written by something other than [`save`]).
+    #[error("payload {file} disagrees with the manifest: {what}")]
+    Inconsistent {
+        /// Payload name.
+        file: String,
+        /// What differs.
+        what: String,
+    },
+}
+
+/// `, first difference at column i: "a" vs "b"` for the feature schema error.
+fn first_difference(found: &FeatureSchema, expected: &FeatureSchema) -> String {
+    let n = found.names.len().max(expected.names.len());
+    for i in 0..n {
+        let (a, b) = (found.names.get(i), expected.names.get(i));
+        if a != b {
+            let show = |x: Option<&String>| x.map_or_else(|| "(none)".to_string(), |s| format!("{s:?}"));
+            return format!(", first difference at column {i}: model {} vs build {}", show(a), show(b));
+        }
+    }
+    String::new()
 }
 
 /// Names and version of the feature columns a model was trained on.
@@ -135,13 +170,15 @@ pub struct TrainingInfo {
     pub counts: BTreeMap<String, u64>,
 }
 
-/// Size and checksum of one payload file.
+/// Size, checksum and format of one payload file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PayloadEntry {
     /// Lower-case hex sha256 of the file's bytes.
     pub sha256: String,
     /// File size in bytes.
     pub bytes: u64,
+    /// How to read it, e.g. `json`.
+    pub format: String,
 }
 
 /// `manifest.json`.
@@ -149,7 +186,8 @@ pub struct PayloadEntry {
 pub struct Manifest {
     /// Manifest schema version ([`MODEL_SCHEMA_VERSION`]).
     pub schema_version: u32,
-    /// Content address: sha256 of the canonical manifest with this field empty.
+    /// Content address: `fh-` and 16 hex digits of the sha256 of the canonical manifest with
+    /// this field empty.
     pub id: String,
     /// Writer, e.g. `flowhound-model 0.1.0`.
     pub generator: String,
@@ -258,7 +296,7 @@ fn id_line(id: &str) -> String {
 }
 
 fn manifest_id(canonical_with_blank_id: &str) -> String {
-    sha256_hex(canonical_with_blank_id.as_bytes())
+    format!("fh-{}", &sha256_hex(canonical_with_blank_id.as_bytes())[..16])
 }
 
 /// Builds a model directory in memory and writes it.
@@ -268,7 +306,7 @@ pub struct ModelWriter {
     training: TrainingInfo,
     parameters: BTreeMap<String, Value>,
     seeds: BTreeMap<String, u64>,
-    payloads: BTreeMap<String, Vec<u8>>,
+    payloads: BTreeMap<String, (Vec<u8>, String)>,
 }
 
 impl ModelWriter {
@@ -301,16 +339,16 @@ impl ModelWriter {
     pub fn add_json<T: Serialize>(&mut self, file: &str, value: &T) -> Result<&mut Self, ArtifactError> {
         let text = to_canonical_json(value, false)
             .map_err(|source| ArtifactError::Serialize { what: file.to_owned(), source })?;
-        self.add_bytes(file, text.into_bytes())
+        self.add_bytes(file, text.into_bytes(), "json")
     }
 
-    /// Add a payload of raw bytes (e.g. a Parquet table).
-    pub fn add_bytes(&mut self, file: &str, bytes: Vec<u8>) -> Result<&mut Self, ArtifactError> {
+    /// Add a payload of raw bytes in `format` (e.g. a Parquet table, `parquet`).
+    pub fn add_bytes(&mut self, file: &str, bytes: Vec<u8>, format: &str) -> Result<&mut Self, ArtifactError> {
         check_file_name(file)?;
         if self.payloads.contains_key(file) {
             return Err(ArtifactError::DuplicatePayload(file.to_owned()));
         }
-        self.payloads.insert(file.to_owned(), bytes);
+        self.payloads.insert(file.to_owned(), (bytes, format.to_owned()));
         Ok(self)
     }
 
@@ -319,7 +357,11 @@ impl ModelWriter {
         let files = self
             .payloads
             .iter()
-            .map(|(name, bytes)| (name.clone(), PayloadEntry { sha256: sha256_hex(bytes), bytes: bytes.len() as u64 }))
+            .map(|(name, (bytes, format))| {
+                let entry =
+                    PayloadEntry { sha256: sha256_hex(bytes), bytes: bytes.len() as u64, format: format.clone() };
+                (name.clone(), entry)
+            })
             .collect();
         let mut manifest = Manifest {
             schema_version: MODEL_SCHEMA_VERSION,
@@ -348,7 +390,7 @@ impl ModelWriter {
         };
         fs::create_dir_all(dir).map_err(io(dir))?;
         let (manifest, text) = self.manifest()?;
-        let files = self.payloads.iter().map(|(n, b)| (n.as_str(), b.as_slice()));
+        let files = self.payloads.iter().map(|(n, (b, _))| (n.as_str(), b.as_slice()));
         for (name, bytes) in files.chain(std::iter::once((MANIFEST_FILE, text.as_bytes()))) {
             let path = dir.join(name);
             let tmp = dir.join(format!(".{name}.tmp"));
@@ -456,6 +498,68 @@ impl ModelDir {
     }
 }
 
+/// The feature schema this build extracts: what a model must have been trained on.
+pub fn current_feature_schema() -> FeatureSchema {
+    FeatureSchema { version: FEATURE_SCHEMA_VERSION, names: feature_names().iter().map(|s| s.to_string()).collect() }
+}
+
+/// Writes `baseline` as a model directory ([`BASELINE_FILE`] plus the manifest); returns the
+/// manifest.
+pub fn save(baseline: &Baseline, dir: &Path) -> Result<Manifest, ArtifactError> {
+    let t = &baseline.train;
+    let mut counts = BTreeMap::new();
+    for (name, n) in [
+        ("hosts", t.hosts as u64),
+        ("windows", t.windows as u64),
+        ("pair_series", t.pairs as u64),
+        ("edges", t.edges as u64),
+        ("days", t.days),
+        ("window_secs", t.window_secs),
+        ("aggregation_secs", t.aggregation_secs),
+        ("peer_groups", baseline.groups.k() as u64),
+    ] {
+        counts.insert(name.to_string(), n);
+    }
+    let training = TrainingInfo {
+        start_unix: i64::try_from(t.start).unwrap_or(i64::MAX),
+        end_unix: i64::try_from(t.end).unwrap_or(i64::MAX),
+        counts,
+    };
+    let schema =
+        FeatureSchema { version: baseline.feature_schema_version, names: baseline.forest.feature_names.clone() };
+    let mut writer = ModelWriter::new(schema, training);
+    writer
+        .parameters("baseline", &baseline.params)?
+        .parameters("seasonal_volume", &baseline.params.volume_params())?
+        .parameters("detect", &baseline.detect)?;
+    writer
+        .seed("peer_groups", baseline.groups.fitted_params().seed())
+        .seed("isolation_forest", baseline.forest.forest.fitted_params().seed());
+    writer.add_json(BASELINE_FILE, baseline)?;
+    writer.write(dir)
+}
+
+/// Opens and verifies a model directory against this build's feature schema, then reads its
+/// baseline.
+pub fn load(dir: &Path) -> Result<(Manifest, Baseline), ArtifactError> {
+    let model = ModelDir::open(dir, &current_feature_schema())?;
+    let baseline: Baseline = model.read_json(BASELINE_FILE)?;
+    let manifest = model.manifest;
+    let inconsistent = |what: String| ArtifactError::Inconsistent { file: BASELINE_FILE.into(), what };
+    if baseline.schema_version != manifest.schema_version {
+        return Err(inconsistent(format!(
+            "schema version {} vs {} in the manifest",
+            baseline.schema_version, manifest.schema_version
+        )));
+    }
+    if baseline.feature_schema_version != manifest.feature_schema.version
+        || baseline.forest.feature_names != manifest.feature_schema.names
+    {
+        return Err(inconsistent("its feature columns differ from the manifest's feature schema".into()));
+    }
+    Ok((manifest, baseline))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,7 +584,7 @@ mod tests {
         let mut w = ModelWriter::new(schema(), training);
         w.parameters("iforest", &params).unwrap().seed("iforest", 3);
         w.add_json("iforest.json", &model).unwrap();
-        w.add_bytes("notes.txt", b"thresholds are per detector\n".to_vec()).unwrap();
+        w.add_bytes("notes.txt", b"thresholds are per detector\n".to_vec(), "text").unwrap();
         (w, model)
     }
 
@@ -499,7 +603,8 @@ mod tests {
         assert_eq!(m.manifest().seeds["iforest"], 3);
         assert_eq!(m.manifest().parameters["iforest"]["n_trees"], 8);
         assert_eq!(m.manifest().training.counts["windows"], 64);
-        assert_eq!(m.manifest().id.len(), 64);
+        assert!(m.manifest().id.starts_with("fh-") && m.manifest().id.len() == 19, "{}", m.manifest().id);
+        assert_eq!(m.manifest().files["notes.txt"].format, "text");
         let back: IsolationForest = m.read_json("iforest.json").unwrap();
         assert_eq!(back, model);
         assert_eq!(m.read_bytes("notes.txt").unwrap(), b"thresholds are per detector\n");
@@ -566,10 +671,14 @@ mod tests {
     fn refuses_other_schema_version() {
         let (dir, _) = written();
         let p = dir.path().join(MANIFEST_FILE);
-        let text = fs::read_to_string(&p).unwrap().replacen("\"schema_version\": 1", "\"schema_version\": 2", 1);
+        let current = format!("\"schema_version\": {MODEL_SCHEMA_VERSION}");
+        let text = fs::read_to_string(&p).unwrap().replacen(&current, "\"schema_version\": 99", 1);
         fs::write(&p, text).unwrap();
         let err = ModelDir::open(dir.path(), &schema()).unwrap_err();
-        assert!(matches!(err, ArtifactError::UnsupportedSchemaVersion { found: 2, supported: 1 }), "{err}");
+        assert!(
+            matches!(err, ArtifactError::UnsupportedSchemaVersion { found: 99, supported: MODEL_SCHEMA_VERSION }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -589,12 +698,91 @@ mod tests {
         assert!(matches!(ModelDir::open(dir.path(), &schema()), Err(ArtifactError::InvalidManifest { .. })));
     }
 
+    fn reference() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/reference")
+    }
+
+    fn saved_reference() -> (tempfile::TempDir, Baseline) {
+        let (_, baseline) = load(&reference()).expect("models/reference must load (see models/README.md)");
+        let dir = tempfile::tempdir().unwrap();
+        save(&baseline, dir.path()).unwrap();
+        (dir, baseline)
+    }
+
+    #[test]
+    fn reference_model_loads_and_saves_to_the_same_bytes() {
+        let (manifest, baseline) = load(&reference()).unwrap();
+        assert!(manifest.id.starts_with("fh-"));
+        assert_eq!(manifest.training.counts["hosts"], baseline.train.hosts as u64);
+        assert!(baseline.train.hosts >= 12);
+        assert!(!baseline.histories.hosts.is_empty());
+        assert_eq!(manifest.files[BASELINE_FILE].format, "json");
+        assert_eq!(manifest.seeds["isolation_forest"], baseline.forest.forest.fitted_params().seed());
+        let (dir, _) = saved_reference();
+        for name in [MANIFEST_FILE, BASELINE_FILE] {
+            assert!(
+                fs::read(dir.path().join(name)).unwrap() == fs::read(reference().join(name)).unwrap(),
+                "saving the loaded reference model must reproduce {name} byte for byte"
+            );
+        }
+        let (again_manifest, again) = load(dir.path()).unwrap();
+        assert_eq!((again_manifest.id, again), (manifest.id, baseline));
+    }
+
+    #[test]
+    fn refuses_a_tampered_baseline() {
+        let (dir, _) = saved_reference();
+        let payload = dir.path().join(BASELINE_FILE);
+        let mut bytes = fs::read(&payload).unwrap();
+        let at = bytes.iter().rposition(|b| b.is_ascii_digit()).unwrap();
+        bytes[at] = if bytes[at] == b'1' { b'2' } else { b'1' };
+        fs::write(&payload, &bytes).unwrap();
+        let err = load(dir.path()).unwrap_err();
+        assert!(matches!(err, ArtifactError::ChecksumMismatch { ref file, .. } if file == BASELINE_FILE), "{err}");
+        assert!(err.to_string().contains("checksum mismatch"), "{err}");
+    }
+
+    #[test]
+    fn refuses_a_baseline_of_another_schema_version() {
+        let (dir, _) = saved_reference();
+        let p = dir.path().join(MANIFEST_FILE);
+        let current = format!("\"schema_version\": {MODEL_SCHEMA_VERSION}");
+        let text = fs::read_to_string(&p).unwrap().replacen(&current, "\"schema_version\": 1", 1);
+        fs::write(&p, text).unwrap();
+        let err = load(dir.path()).unwrap_err();
+        assert!(matches!(err, ArtifactError::UnsupportedSchemaVersion { found: 1, .. }), "{err}");
+        assert!(err.to_string().contains("retrain"), "{err}");
+
+        // A payload claiming another version under a current manifest is refused as well.
+        let (_, mut baseline) = load(&reference()).unwrap();
+        baseline.schema_version = MODEL_SCHEMA_VERSION + 1;
+        let dir = tempfile::tempdir().unwrap();
+        save(&baseline, dir.path()).unwrap();
+        assert!(matches!(load(dir.path()), Err(ArtifactError::Inconsistent { .. })));
+    }
+
+    #[test]
+    fn refuses_a_baseline_trained_on_other_features() {
+        let (_, mut baseline) = load(&reference()).unwrap();
+        baseline.forest.feature_names[1] = "renamed_feature".into();
+        let dir = tempfile::tempdir().unwrap();
+        save(&baseline, dir.path()).unwrap();
+        let err = load(dir.path()).unwrap_err();
+        assert!(matches!(err, ArtifactError::FeatureSchemaMismatch { .. }), "{err}");
+        assert!(err.to_string().contains("first difference at column 1"), "{err}");
+
+        let (_, mut baseline) = load(&reference()).unwrap();
+        baseline.feature_schema_version += 1;
+        save(&baseline, dir.path()).unwrap();
+        assert!(matches!(load(dir.path()), Err(ArtifactError::FeatureSchemaMismatch { .. })));
+    }
+
     #[test]
     fn rejects_unsafe_and_duplicate_names() {
         let (mut w, _) = writer();
         for bad in ["../x", "a/b", ".hidden", "", MANIFEST_FILE, "é.json"] {
-            assert!(matches!(w.add_bytes(bad, vec![]), Err(ArtifactError::InvalidFileName(_))), "{bad}");
+            assert!(matches!(w.add_bytes(bad, vec![], "text"), Err(ArtifactError::InvalidFileName(_))), "{bad}");
         }
-        assert!(matches!(w.add_bytes("notes.txt", vec![]), Err(ArtifactError::DuplicatePayload(_))));
+        assert!(matches!(w.add_bytes("notes.txt", vec![], "text"), Err(ArtifactError::DuplicatePayload(_))));
     }
 }

@@ -17,18 +17,23 @@ use ndarray::Array2;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::baseline_stats::{Cell, Seasonal};
 use crate::detect::{self, Calibration, DetectConfig, Threshold};
 use crate::iforest::{IsolationForest, IsolationForestError, IsolationForestParams};
 use crate::peer_groups::{PeerGroupError, PeerGroupParams, PeerGroupParamsError, PeerGroups};
 use crate::robust::quantile_in_place;
 use crate::scaling::{RobustScaler, ScalingError};
+use crate::seasonal::{
+    HostSeasonal, SeasonalAccumulator, SeasonalBaseline, SeasonalError, SeasonalParams, SeasonalPrior,
+};
 
-/// Version of the baseline payload; bumped whenever its meaning changes.
-pub const BASELINE_SCHEMA_VERSION: u32 = 1;
 /// Cumulative horizons of the exfiltration sums: 1 h, 6 h, 24 h.
 pub const VOLUME_HORIZONS: [u64; 3] = [3600, 6 * 3600, 86_400];
 pub const DAY: u64 = 86_400;
+/// The seasonal volume feature: bytes to external addresses outside AWS, per window.
+pub const VOLUME_FEATURE: &str = "bytes_out_external_non_aws";
+/// Smallest σ of a log-volume cell: a host that sends exactly the same bytes every hour
+/// would otherwise make a 10 % change look like a 30σ event.
+pub const VOLUME_MIN_SCALE: f64 = 0.35;
 /// Raw score standing for "no candidate that host-day" in the calibration sample.
 const NO_CANDIDATE: f64 = -1e6;
 
@@ -58,6 +63,8 @@ pub enum BaselineError {
     Forest(#[from] IsolationForestError),
     #[error("peer groups: {0}")]
     PeerGroups(#[from] PeerGroupError),
+    #[error("seasonal volume baseline: {0}")]
+    Seasonal(#[from] SeasonalError),
 }
 
 /// Checked baseline parameters.
@@ -193,8 +200,9 @@ pub struct HostHistory {
     pub max_external: [u64; 3],
     /// Hours of day in which the host opened internal connections.
     pub edge_hours: u32,
-    /// log1p bytes out to external non-AWS addresses per window, by hour of day.
-    pub volume: Seasonal,
+    /// The host's seasonal statistics of [`VOLUME_FEATURE`] (hour-of-day cells), from the
+    /// seasonal estimator; its peer group's [`Baseline::group_volume`] is the prior.
+    pub volume: HostSeasonal,
 }
 
 /// How widely a destination (address or /24) is used across the fleet.
@@ -263,8 +271,8 @@ pub struct Baseline {
     pub detect: DetectConfig,
     pub train: TrainInfo,
     pub groups: PeerGroups,
-    /// Per-group all-hours cell of the external volume, the prior of thin hosts.
-    pub group_volume: Vec<Cell>,
+    /// Per-group seasonal expectation of [`VOLUME_FEATURE`], the prior of thin hosts.
+    pub group_volume: Vec<SeasonalPrior>,
     /// Per-group median of the hosts' largest single-destination volumes.
     pub group_max_external: Vec<[u64; 3]>,
     pub histories: Histories,
@@ -454,17 +462,44 @@ pub fn find_gateways(features: &Features) -> BTreeSet<Addr> {
     out
 }
 
-/// Builds the histories from everything in `features` that started before `until`.
+/// Fits the seasonal baseline of [`VOLUME_FEATURE`] on the host windows that started before
+/// `until`, with each host's peer group as its prior.
+pub fn fit_volume(
+    features: &Features,
+    group_of: &BTreeMap<Addr, usize>,
+    until: u64,
+    params: &SeasonalParams,
+) -> Result<SeasonalBaseline, SeasonalError> {
+    let params = params.check_ref()?;
+    let mut acc = SeasonalAccumulator::new(vec![VOLUME_FEATURE.to_string()])?;
+    let mut names: BTreeMap<Addr, String> = BTreeMap::new();
+    for r in features.rows.iter().filter(|r| r.window_start < until) {
+        let name = names.entry(r.host).or_insert_with(|| r.host.to_string());
+        let cell = params.season_cell(i64::try_from(r.window_start).unwrap_or(i64::MAX), 0);
+        let external = r.bytes_out_external.saturating_sub(r.bytes_out_aws);
+        acc.push(name, cell, &[external as f64])?;
+    }
+    let mut host_groups = BTreeMap::new();
+    for (host, name) in names {
+        if let Some(&g) = group_of.get(&host) {
+            host_groups.insert(name, g);
+        }
+    }
+    params.fit(&acc, &host_groups)
+}
+
+/// Builds the histories from everything in `features` that started before `until`; `volume`
+/// is the seasonal baseline fitted on the same range ([`fit_volume`]).
 pub fn build_histories(
     features: &Features,
     group_of: &BTreeMap<Addr, usize>,
     window_secs: u64,
     until: u64,
+    volume: &SeasonalBaseline,
     detect: &DetectConfig,
-) -> Histories {
+) -> Result<Histories, SeasonalError> {
     let rows: Vec<&HostWindow> = features.rows.iter().filter(|r| r.window_start < until).collect();
     let mut hosts: BTreeMap<Addr, HostHistory> = BTreeMap::new();
-    let mut volume_samples: BTreeMap<Addr, Vec<(usize, f64)>> = BTreeMap::new();
     let mut host_days: BTreeMap<Addr, BTreeSet<u64>> = BTreeMap::new();
     for r in &rows {
         let h = hosts.entry(r.host).or_insert_with(|| HostHistory {
@@ -481,19 +516,15 @@ pub fn build_histories(
             max_pairs: 0,
             max_external: [0; 3],
             edge_hours: 0,
-            volume: Seasonal::default(),
+            volume: HostSeasonal::default(),
         });
         h.first_seen = h.first_seen.min(r.window_start);
         h.last_seen = h.last_seen.max(r.window_end);
         h.windows += 1;
-        let external = r.bytes_out_external.saturating_sub(r.bytes_out_aws);
-        volume_samples.entry(r.host).or_default().push((hour_of(r.window_start), external as f64));
         host_days.entry(r.host).or_default().insert(day_of(r.window_start));
     }
-    for (host, samples) in &volume_samples {
-        if let Some(h) = hosts.get_mut(host) {
-            h.volume = Seasonal::fit(samples);
-        }
+    for h in hosts.values_mut() {
+        h.volume = volume.host(&h.ip, 0)?;
     }
 
     // External destinations: per-window bytes, trailing sums, days and hours.
@@ -578,7 +609,7 @@ pub fn build_histories(
 
     let periodic = detect::beaconing::periodic_pairs(&pairs, detect);
 
-    Histories {
+    Ok(Histories {
         until,
         hosts: hosts.into_values().collect(),
         prevalence: prevalence
@@ -587,7 +618,7 @@ pub fn build_histories(
             .collect(),
         group_edges: group_edges.into_iter().map(|((a, b, p), n)| (a, b, p, n)).collect(),
         periodic,
-    }
+    })
 }
 
 fn log1p_columns() -> Vec<usize> {
@@ -642,19 +673,16 @@ impl BaselineValidParams {
         }
         tracing::info!(hosts = host_list.len(), groups = groups.k(), "peer groups fitted");
 
-        let histories = build_histories(features, &group_of, window_secs, u64::MAX, detect);
+        let volume_params = self.volume_params();
+        let volume = fit_volume(features, &group_of, u64::MAX, &volume_params)?;
+        let histories = build_histories(features, &group_of, window_secs, u64::MAX, &volume, detect)?;
 
         // Group priors for thin hosts.
         let mut group_volume = Vec::with_capacity(groups.k());
         let mut group_max_external = Vec::with_capacity(groups.k());
         for g in 0..groups.k() {
-            let mut samples = Vec::new();
+            group_volume.push(volume.prior(Some(g), 0)?);
             let mut maxes: [Vec<f64>; 3] = [Vec::new(), Vec::new(), Vec::new()];
-            for r in &features.rows {
-                if group_of.get(&r.host) == Some(&g) {
-                    samples.push(r.bytes_out_external.saturating_sub(r.bytes_out_aws) as f64);
-                }
-            }
             for h in &histories.hosts {
                 if h.group == g {
                     for (m, v) in maxes.iter_mut().zip(h.max_external) {
@@ -662,9 +690,6 @@ impl BaselineValidParams {
                     }
                 }
             }
-            let mut logs: Vec<f64> = samples.iter().map(|v| v.ln_1p()).collect();
-            group_volume.push(Cell::of(&logs));
-            logs.clear();
             let mut m = [0u64; 3];
             for i in 0..3 {
                 m[i] = quantile_in_place(&mut maxes[i], 0.5).unwrap_or(0.0) as u64;
@@ -715,7 +740,7 @@ impl BaselineValidParams {
             days: (end - start).div_ceil(DAY),
         };
         let mut baseline = Baseline {
-            schema_version: BASELINE_SCHEMA_VERSION,
+            schema_version: crate::artifact::MODEL_SCHEMA_VERSION,
             feature_schema_version: FEATURE_SCHEMA_VERSION,
             params: self.clone(),
             detect: detect.clone(),
@@ -728,8 +753,15 @@ impl BaselineValidParams {
             forest: window_forest,
             calibration: Calibration::defaults(detect),
         };
-        baseline.calibration = self.calibrate(&baseline, features, &group_of, start, end);
+        baseline.calibration = self.calibrate(&baseline, features, &group_of, start, end)?;
         Ok(baseline)
+    }
+
+    /// Parameters of the seasonal volume baseline: this baseline's shrinkage, hour-of-day
+    /// cells (the exfiltration detector asks by hour of day) and a scale floor of
+    /// [`VOLUME_MIN_SCALE`]; supports and tails are the estimator's defaults.
+    pub fn volume_params(&self) -> SeasonalParams {
+        SeasonalParams::new().shrinkage(self.shrinkage).min_scale(VOLUME_MIN_SCALE).weekly(false)
     }
 
     /// Replays the second half of the training days against histories of the days before
@@ -743,21 +775,24 @@ impl BaselineValidParams {
         group_of: &BTreeMap<Addr, usize>,
         start: u64,
         end: u64,
-    ) -> Calibration {
+    ) -> Result<Calibration, BaselineError> {
         let first_day = day_of(start) + 1;
         let last_day = day_of(end.saturating_sub(1));
         let mut calib = Calibration::defaults(&baseline.detect);
         if last_day < first_day {
-            return calib;
+            return Ok(calib);
         }
         let days_total = last_day + 1 - day_of(start);
         let from = (day_of(start) + days_total / 2).max(first_day);
         let days: Vec<u64> = (from..=last_day).collect();
-        let results: Vec<Vec<(String, String, f64)>> = days
+        let volume_params = self.volume_params();
+        let results: Result<Vec<Vec<(String, String, f64)>>, BaselineError> = days
             .par_iter()
             .map(|&d| {
                 let cut = d * DAY;
-                let histories = build_histories(features, group_of, baseline.train.window_secs, cut, &baseline.detect);
+                let volume = fit_volume(features, group_of, cut, &volume_params)?;
+                let histories =
+                    build_histories(features, group_of, baseline.train.window_secs, cut, &volume, &baseline.detect)?;
                 let day_features = detect::slice_features(features, cut, cut + DAY);
                 let mut b = baseline.clone();
                 b.histories = histories;
@@ -767,9 +802,10 @@ impl BaselineValidParams {
                     let e = best.entry((r.calibration_key.to_string(), r.hit.host.clone())).or_insert(f64::MIN);
                     *e = e.max(r.raw);
                 }
-                best.into_iter().map(|((k, h), v)| (k, h, v)).collect()
+                Ok(best.into_iter().map(|((k, h), v)| (k, h, v)).collect())
             })
             .collect();
+        let results = results?;
         let host_days = (baseline.train.hosts as f64 * days.len() as f64).max(1.0);
         let mut by_key: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         for day in results {
@@ -790,7 +826,7 @@ impl BaselineValidParams {
             };
             t.host_days = host_days as u64;
         }
-        calib
+        Ok(calib)
     }
 }
 

@@ -8,8 +8,6 @@
 
 pub mod artifact;
 pub mod baseline;
-pub mod baseline_stats;
-pub mod baseline_store;
 pub mod beacon;
 pub mod detect;
 pub mod finding;

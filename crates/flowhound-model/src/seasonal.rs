@@ -238,6 +238,7 @@ pub struct SeasonalValidParams {
     shrinkage: f64,
     min_scale: f64,
     tail: TailModel,
+    weekly: bool,
 }
 
 impl SeasonalValidParams {
@@ -266,6 +267,15 @@ impl SeasonalValidParams {
     pub fn tail(&self) -> TailModel {
         self.tail
     }
+    /// Whether weekdays and weekends have separate cells (48) or only the hour of day counts (24).
+    pub fn weekly(&self) -> bool {
+        self.weekly
+    }
+    /// The season cell of a Unix timestamp under these params (see [`SeasonCell::from_unix`]).
+    pub fn season_cell(&self, secs: i64, utc_offset_secs: i32) -> SeasonCell {
+        let cell = SeasonCell::from_unix(secs, utc_offset_secs);
+        if self.weekly { cell } else { SeasonCell(cell.hour()) }
+    }
 }
 
 /// Unchecked seasonal-baseline hyperparameters (builder).
@@ -280,7 +290,8 @@ impl Default for SeasonalParams {
 
 impl SeasonalParams {
     /// Defaults: cell support 6, host support 24, group support 6, shrinkage 6, scale floor
-    /// 0.1 (≈ ±10 % volume), support-adaptive Student's t capped at 30 degrees of freedom.
+    /// 0.1 (≈ ±10 % volume), support-adaptive Student's t capped at 30 degrees of freedom,
+    /// weekday and weekend cells.
     pub fn new() -> Self {
         Self(SeasonalValidParams {
             min_cell_support: 6,
@@ -289,6 +300,7 @@ impl SeasonalParams {
             shrinkage: 6.0,
             min_scale: 0.1,
             tail: TailModel::SupportAdaptive { max_dof: 30.0 },
+            weekly: true,
         })
     }
     /// Set the host × cell minimum support.
@@ -319,6 +331,11 @@ impl SeasonalParams {
     /// Set the tail model.
     pub fn tail(mut self, tail: TailModel) -> Self {
         self.0.tail = tail;
+        self
+    }
+    /// Split weekdays from weekends (`true`) or model the hour of day only (`false`).
+    pub fn weekly(mut self, weekly: bool) -> Self {
+        self.0.weekly = weekly;
         self
     }
 }
@@ -422,7 +439,8 @@ pub enum BaselineSource {
 pub struct Expectation {
     /// Expected `log1p(value)`.
     pub location: f64,
-    /// Spread of `log1p(value)` (σ-comparable, floored).
+    /// Spread of `log1p(value)` (σ-comparable). Floored when returned by a query; a stored
+    /// [`SeasonalPrior`] keeps it unfloored so blending sees the real spread.
     pub scale: f64,
     /// Windows behind the dominant level.
     pub support: usize,
@@ -435,6 +453,18 @@ impl Expectation {
     pub fn expected_value(&self) -> f64 {
         self.location.exp_m1()
     }
+
+    /// `(n·own + k·prior) / (n + k)` for location and scale: a level with `n` windows blended
+    /// with the level below it.
+    fn blend(stat: &RobustStat, prior: Expectation, k: f64, source: BaselineSource) -> Expectation {
+        let n = stat.n as f64;
+        Expectation {
+            location: (n * stat.median + k * prior.location) / (n + k),
+            scale: (n * stat.scale + k * prior.scale) / (n + k),
+            support: stat.n,
+            source,
+        }
+    }
 }
 
 /// An observation judged against its expectation.
@@ -443,11 +473,134 @@ pub struct RobustScore {
     /// `(log1p(observed) − location) / scale`.
     pub z: f64,
     /// P(Z ≥ z) under the tail model: small for unusually high volume.
-    pub upper_tail: f64,
+    pub tail_p: f64,
     /// P(Z ≤ z): small for unusually low volume.
-    pub lower_tail: f64,
+    pub lower_tail_p: f64,
+    /// The expected value on the original scale (`expm1(location)`).
+    pub expected: f64,
     /// The expectation used.
     pub expectation: Expectation,
+}
+
+/// One host's statistics of one feature, taken out of a [`SeasonalBaseline`] so a per-host
+/// history can keep them; [`HostSeasonal::score`] completes the back-off chain with the
+/// host's [`SeasonalPrior`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct HostSeasonal {
+    /// Over all hours; `None` below the minimum host support.
+    pub all: Option<RobustStat>,
+    /// Supported cells only.
+    pub cells: BTreeMap<SeasonCell, RobustStat>,
+}
+
+/// A peer group's expectation of one feature in every cell, already backed off to the global
+/// levels, with the fit's parameters: what a host shrinks toward.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeasonalPrior {
+    /// The fit's parameters (floor, tail model, season cells).
+    pub params: SeasonalValidParams,
+    /// Over all hours (scale unfloored).
+    pub all: Expectation,
+    /// Cells that differ from `all` (scale unfloored); a missing cell means `all`.
+    pub cells: BTreeMap<SeasonCell, Expectation>,
+}
+
+/// The host end of the back-off chain: host cell, then host over all hours moved by the
+/// level's seasonal shape (`level_cell − level`), then the level's cell.
+fn host_chain(
+    all: Option<&RobustStat>,
+    cell: Option<&RobustStat>,
+    level: Expectation,
+    level_cell: Expectation,
+    k: f64,
+) -> Expectation {
+    let prior = match all {
+        Some(s) => {
+            let host_all = Expectation::blend(s, level, k, BaselineSource::HostAllHours);
+            Expectation { location: host_all.location + (level_cell.location - level.location), ..host_all }
+        }
+        None => level_cell,
+    };
+    match cell {
+        Some(s) => Expectation::blend(s, prior, k, BaselineSource::HostCell),
+        None => prior,
+    }
+}
+
+/// Upper and lower tail probabilities of `z` under `tail` for a level with `support` windows.
+fn tails(tail: TailModel, z: f64, support: usize) -> Result<(f64, f64), SeasonalError> {
+    let err = |e: &dyn std::fmt::Display| SeasonalError::Distribution(e.to_string());
+    let t = |dof: f64| StudentsT::new(0.0, 1.0, dof).map_err(|e| err(&e)).map(|d| (d.sf(z), d.cdf(z)));
+    match tail {
+        TailModel::Normal => Normal::new(0.0, 1.0).map_err(|e| err(&e)).map(|d| (d.sf(z), d.cdf(z))),
+        TailModel::StudentsT { dof } => t(dof),
+        TailModel::SupportAdaptive { max_dof } => t((support as f64 - 1.0).clamp(1.0, max_dof)),
+    }
+}
+
+/// Scores a raw (non-negative) `observed` value against `expectation` (scale floored at
+/// `params.min_scale`).
+fn score_against(
+    params: &SeasonalValidParams,
+    mut expectation: Expectation,
+    feature: usize,
+    observed: f64,
+) -> Result<RobustScore, SeasonalError> {
+    if !observed.is_finite() {
+        return Err(SeasonalError::NonFinite { feature, value: observed });
+    }
+    if observed < 0.0 {
+        return Err(SeasonalError::NegativeVolume { feature, value: observed });
+    }
+    expectation.scale = expectation.scale.max(params.min_scale);
+    let z = (observed.ln_1p() - expectation.location) / expectation.scale;
+    let (tail_p, lower_tail_p) = tails(params.tail, z, expectation.support)?;
+    Ok(RobustScore { z, tail_p, lower_tail_p, expected: expectation.expected_value(), expectation })
+}
+
+impl HostSeasonal {
+    /// Judges `observed` in `cell` against the host's levels backed off to `prior` (its peer
+    /// group's), each level blended with `k` pseudo-windows of the one below. Without a prior
+    /// the host is judged on its own levels with default parameters.
+    pub fn score(
+        &self,
+        cell: SeasonCell,
+        observed: f64,
+        prior: Option<&SeasonalPrior>,
+        k: f64,
+    ) -> Result<RobustScore, SeasonalError> {
+        let (params, level, level_cell) = match prior {
+            Some(p) => (p.params.clone(), p.all, p.cells.get(&cell).copied().unwrap_or(p.all)),
+            None => {
+                let own = self.all.map_or(
+                    Expectation { location: 0.0, scale: 0.0, support: 0, source: BaselineSource::Global },
+                    |s| Expectation {
+                        location: s.median,
+                        scale: s.scale,
+                        support: s.n,
+                        source: BaselineSource::HostAllHours,
+                    },
+                );
+                (SeasonalParams::new().0, own, own)
+            }
+        };
+        let expectation = host_chain(self.all.as_ref(), self.cells.get(&cell), level, level_cell, k);
+        score_against(&params, expectation, 0, observed)
+    }
+
+    /// [`HostSeasonal::score`] at an hour of day, for baselines fitted without the weekday split
+    /// (a weekly baseline would need the day: use `score` with the cell). Bad input (a
+    /// negative or non-finite observation) scores as unsurprising: z = 0, tail probability 1.
+    pub fn expect(&self, hour: usize, observed: f64, prior: Option<&SeasonalPrior>, k: f64) -> RobustScore {
+        let cell = SeasonCell((hour % 24) as u8);
+        self.score(cell, observed, prior, k).unwrap_or(RobustScore {
+            z: 0.0,
+            tail_p: 1.0,
+            lower_tail_p: 1.0,
+            expected: 0.0,
+            expectation: Expectation { location: 0.0, scale: 0.0, support: 0, source: BaselineSource::Global },
+        })
+    }
 }
 
 /// A fitted seasonal baseline.
@@ -513,14 +666,6 @@ impl SeasonalParams {
     }
 }
 
-#[derive(Clone, Copy)]
-struct Est {
-    loc: f64,
-    scale: f64,
-    support: usize,
-    source: BaselineSource,
-}
-
 impl SeasonalBaseline {
     /// Default hyperparameters.
     pub fn params() -> SeasonalParams {
@@ -547,6 +692,61 @@ impl SeasonalBaseline {
         self.hosts.get(host)
     }
 
+    fn check_feature(&self, feature: usize) -> Result<(), SeasonalError> {
+        if feature >= self.feature_names.len() { Err(SeasonalError::UnknownFeature(feature)) } else { Ok(()) }
+    }
+
+    /// The level below a host in `cell`: (group or global over all hours, group or global cell).
+    fn level(&self, group: Option<&LevelStats>, cell: SeasonCell, feature: usize) -> (Expectation, Expectation) {
+        let k = self.params.shrinkage;
+        let cell_stat = |l: &LevelStats| l.cells.get(&cell).map(|v| v[feature]);
+        let all_stat = |l: &LevelStats| l.all.as_ref().map(|v| v[feature]);
+        // Global over all hours always exists: fit refuses an empty accumulator.
+        let g = all_stat(&self.global).unwrap_or(RobustStat { median: 0.0, scale: 0.0, n: 0 });
+        let global = Expectation { location: g.median, scale: g.scale, support: g.n, source: BaselineSource::Global };
+        match group {
+            Some(gs) => {
+                let level = all_stat(gs).map_or(global, |s| Expectation::blend(&s, global, k, BaselineSource::Group));
+                let level_cell =
+                    cell_stat(gs).map_or(level, |s| Expectation::blend(&s, level, k, BaselineSource::GroupCell));
+                (level, level_cell)
+            }
+            None => {
+                let global_cell = cell_stat(&self.global)
+                    .map_or(global, |s| Expectation::blend(&s, global, k, BaselineSource::GlobalCell));
+                (global, global_cell)
+            }
+        }
+    }
+
+    /// The prior of `group` (or of hosts without a group: the global levels) for `feature`.
+    pub fn prior(&self, group: Option<usize>, feature: usize) -> Result<SeasonalPrior, SeasonalError> {
+        self.check_feature(feature)?;
+        let stats = group.and_then(|g| self.groups.get(&g));
+        let n_cells = if self.params.weekly { N_CELLS } else { 24 };
+        let mut cells = BTreeMap::new();
+        // The all-hours level does not depend on the cell.
+        let all = self.level(stats, SeasonCell(0), feature).0;
+        for i in 0..n_cells {
+            let cell = SeasonCell(i as u8);
+            let (_, level_cell) = self.level(stats, cell, feature);
+            if level_cell != all {
+                cells.insert(cell, level_cell);
+            }
+        }
+        Ok(SeasonalPrior { params: self.params.clone(), all, cells })
+    }
+
+    /// A host's own statistics of `feature` (empty for a host not seen in training).
+    pub fn host(&self, host: &str, feature: usize) -> Result<HostSeasonal, SeasonalError> {
+        self.check_feature(feature)?;
+        let Some(stats) = self.hosts.get(host) else { return Ok(HostSeasonal::default()) };
+        Ok(HostSeasonal {
+            all: stats.all.as_ref().map(|v| v[feature]),
+            cells: stats.cells.iter().map(|(&c, v)| (c, v[feature])).collect(),
+        })
+    }
+
     /// What the baseline expects of `feature` for `host` in `cell`. `group` overrides the host's
     /// training group (e.g. a new host assigned by [`crate::PeerGroups`]); `None` uses the
     /// training group, or global levels when there is none.
@@ -557,55 +757,19 @@ impl SeasonalBaseline {
         cell: SeasonCell,
         feature: usize,
     ) -> Result<Expectation, SeasonalError> {
-        if feature >= self.feature_names.len() {
-            return Err(SeasonalError::UnknownFeature(feature));
-        }
-        let k = self.params.shrinkage;
-        let blend = |s: &RobustStat, prior: Est, source: BaselineSource| Est {
-            loc: (s.n as f64 * s.median + k * prior.loc) / (s.n as f64 + k),
-            scale: (s.n as f64 * s.scale + k * prior.scale) / (s.n as f64 + k),
-            support: s.n,
-            source,
-        };
-        let cell_stat = |l: &LevelStats| l.cells.get(&cell).map(|v| v[feature]);
-        let all_stat = |l: &LevelStats| l.all.as_ref().map(|v| v[feature]);
-
-        // Global over all hours always exists: fit refuses an empty accumulator.
-        let g = all_stat(&self.global).unwrap_or(RobustStat { median: 0.0, scale: 0.0, n: 0 });
-        let global = Est { loc: g.median, scale: g.scale, support: g.n, source: BaselineSource::Global };
-        let global_cell = cell_stat(&self.global).map_or(global, |s| blend(&s, global, BaselineSource::GlobalCell));
-
+        self.check_feature(feature)?;
         let group = group.or_else(|| self.group_of(host)).and_then(|g| self.groups.get(&g));
-        let (level, level_cell) = match group {
-            Some(gs) => {
-                let level = all_stat(gs).map_or(global, |s| blend(&s, global, BaselineSource::Group));
-                let level_cell = cell_stat(gs).map_or(level, |s| blend(&s, level, BaselineSource::GroupCell));
-                (level, level_cell)
-            }
-            None => (global, global_cell),
-        };
-
-        let est = match self.hosts.get(host) {
+        let (level, level_cell) = self.level(group, cell, feature);
+        let mut est = match self.hosts.get(host) {
             Some(hs) => {
-                let prior = match all_stat(hs) {
-                    Some(s) => {
-                        let host_all = blend(&s, level, BaselineSource::HostAllHours);
-                        // Borrow the group's daily shape: the host's level, moved by how much
-                        // this cell differs from the group's all-hours level.
-                        Est { loc: host_all.loc + (level_cell.loc - level.loc), ..host_all }
-                    }
-                    None => level_cell,
-                };
-                cell_stat(hs).map_or(prior, |s| blend(&s, prior, BaselineSource::HostCell))
+                let all = hs.all.as_ref().map(|v| v[feature]);
+                let own = hs.cells.get(&cell).map(|v| v[feature]);
+                host_chain(all.as_ref(), own.as_ref(), level, level_cell, self.params.shrinkage)
             }
             None => level_cell,
         };
-        Ok(Expectation {
-            location: est.loc,
-            scale: est.scale.max(self.params.min_scale),
-            support: est.support,
-            source: est.source,
-        })
+        est.scale = est.scale.max(self.params.min_scale);
+        Ok(est)
     }
 
     /// Judge a raw (non-negative) observation of `feature` against the baseline.
@@ -617,26 +781,8 @@ impl SeasonalBaseline {
         feature: usize,
         observed: f64,
     ) -> Result<RobustScore, SeasonalError> {
-        if !observed.is_finite() {
-            return Err(SeasonalError::NonFinite { feature, value: observed });
-        }
-        if observed < 0.0 {
-            return Err(SeasonalError::NegativeVolume { feature, value: observed });
-        }
         let expectation = self.expected(host, group, cell, feature)?;
-        let z = (observed.ln_1p() - expectation.location) / expectation.scale;
-        let (upper_tail, lower_tail) = self.tails(z, expectation.support)?;
-        Ok(RobustScore { z, upper_tail, lower_tail, expectation })
-    }
-
-    fn tails(&self, z: f64, support: usize) -> Result<(f64, f64), SeasonalError> {
-        let err = |e: &dyn std::fmt::Display| SeasonalError::Distribution(e.to_string());
-        let t = |dof: f64| StudentsT::new(0.0, 1.0, dof).map_err(|e| err(&e)).map(|d| (d.sf(z), d.cdf(z)));
-        match self.params.tail {
-            TailModel::Normal => Normal::new(0.0, 1.0).map_err(|e| err(&e)).map(|d| (d.sf(z), d.cdf(z))),
-            TailModel::StudentsT { dof } => t(dof),
-            TailModel::SupportAdaptive { max_dof } => t((support as f64 - 1.0).clamp(1.0, max_dof)),
-        }
+        score_against(&self.params, expectation, feature, observed)
     }
 }
 
@@ -686,7 +832,7 @@ mod tests {
         // Observed e^7 − 1 → z = 2 / (2·1.4826).
         let s = b.score("h", None, cell(3), 0, 7f64.exp_m1()).unwrap();
         assert!((s.z - 1.0 / MAD_SCALE).abs() < 1e-9);
-        assert!((s.upper_tail + s.lower_tail - 1.0).abs() < 1e-12);
+        assert!((s.tail_p + s.lower_tail_p - 1.0).abs() < 1e-12);
     }
 
     #[test]
@@ -752,6 +898,44 @@ mod tests {
     }
 
     #[test]
+    fn host_stats_with_their_group_prior_score_like_the_baseline() {
+        let mut a = acc();
+        push_logs(&mut a, "a", cell(3), &[9.0, 10.0, 11.0, 9.5, 10.0, 10.5, 10.0]);
+        push_logs(&mut a, "a", cell(4), &[7.0; 30]);
+        push_logs(&mut a, "b", cell(3), &[12.0; 8]);
+        push_logs(&mut a, "c", cell(5), &[2.0, 3.0, 4.0, 3.0, 2.5, 3.5]);
+        let groups: BTreeMap<String, usize> = [("a", 0), ("b", 0), ("c", 1)].map(|(h, g)| (h.to_string(), g)).into();
+        let k = 4.0;
+        let b = SeasonalBaseline::params().shrinkage(k).min_host_support(10).weekly(false).fit(&a, &groups).unwrap();
+        for host in ["a", "b", "c", "unseen"] {
+            let prior = b.prior(b.group_of(host), 0).unwrap();
+            let stats = b.host(host, 0).unwrap();
+            for c in [cell(3), cell(4), cell(5), cell(20)] {
+                for observed in [0.0, 1e3, 5e5, 1e9] {
+                    let direct = b.score(host, None, c, 0, observed).unwrap();
+                    let via = stats.score(c, observed, Some(&prior), k).unwrap();
+                    assert_eq!(direct, via, "{host} {c:?} {observed}");
+                    assert_eq!(stats.expect(usize::from(c.hour()), observed, Some(&prior), k), via);
+                }
+            }
+        }
+        // Host "a" has its own all-hours level and cells; "unseen" has nothing of its own.
+        assert!(b.host("a", 0).unwrap().all.is_some());
+        assert_eq!(b.host("unseen", 0).unwrap(), HostSeasonal::default());
+        assert_eq!(b.host("a", 1), Err(SeasonalError::UnknownFeature(1)));
+    }
+
+    #[test]
+    fn hour_of_day_cells_without_the_weekly_split() {
+        // 2024-01-07 14:10 UTC was a Sunday.
+        let sunday = 1_704_636_600;
+        let weekly = SeasonalBaseline::params().check().unwrap();
+        assert_eq!(weekly.season_cell(sunday, 0), SeasonCell::new(14, true).unwrap());
+        let daily = SeasonalBaseline::params().weekly(false).check().unwrap();
+        assert_eq!(daily.season_cell(sunday, 0), SeasonCell::new(14, false).unwrap());
+    }
+
+    #[test]
     fn median_resists_contamination() {
         let mut a = acc();
         let mut logs = vec![10.0; 20];
@@ -782,11 +966,11 @@ mod tests {
         let x = (2.0 + MAD_SCALE * 1.96f64).exp_m1();
         let s = fit(TailModel::Normal).score("h", None, cell(0), 0, x).unwrap();
         assert!((s.z - 1.96).abs() < 1e-9);
-        assert!((s.upper_tail - 0.024_997_895_148_220_435).abs() < 1e-9);
+        assert!((s.tail_p - 0.024_997_895_148_220_435).abs() < 1e-9);
         // Support 3 → 2 degrees of freedom; P(T₂ ≥ 1.96) = ½(1 − 1.96/√(1.96² + 2)).
         let s = fit(TailModel::SupportAdaptive { max_dof: 30.0 }).score("h", None, cell(0), 0, x).unwrap();
         let want = 0.5 * (1.0 - 1.96 / (1.96f64 * 1.96 + 2.0).sqrt());
-        assert!((s.upper_tail - want).abs() < 1e-9, "{} vs {}", s.upper_tail, want);
+        assert!((s.tail_p - want).abs() < 1e-9, "{} vs {}", s.tail_p, want);
     }
 
     #[test]

@@ -8,8 +8,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use clap::Args;
 use flowhound_features::Features;
+use flowhound_model::artifact::{self, Manifest};
 use flowhound_model::baseline::Baseline;
-use flowhound_model::baseline_store::{self, Manifest};
 use flowhound_model::detect::{self, ScoreOutput};
 use flowhound_model::finding::Finding;
 use flowhound_model::safelist::Safelist;
@@ -41,7 +41,7 @@ pub struct ScoreArgs {
 
 /// Loads and verifies a model directory; a refused model is a runtime failure (exit 1).
 pub fn load_model(dir: &Path) -> Result<(Manifest, Baseline)> {
-    baseline_store::load(dir).with_context(|| format!("refusing model {}", dir.display()))
+    artifact::load(dir).with_context(|| format!("refusing model {}", dir.display()))
 }
 
 pub fn read_safelist(path: Option<&Path>) -> Result<Safelist> {

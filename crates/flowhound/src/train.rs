@@ -11,8 +11,8 @@ use clap::Args;
 use flowhound_features::{Cidr, FeatureConfig, FeatureState, Features};
 use flowhound_flowlog::ScanSummary;
 use flowhound_flowlog::time::format_rfc3339;
+use flowhound_model::artifact::{self, Manifest};
 use flowhound_model::baseline::{Baseline, BaselineError, BaselineParams};
-use flowhound_model::baseline_store::{self, Manifest};
 use flowhound_model::detect::DetectConfig;
 
 use crate::UsageError;
@@ -103,7 +103,7 @@ pub fn fit_and_save(features: &Features, settings: &ModelSettings, dir: &Path) -
         BaselineError::Params(p) => anyhow::Error::new(UsageError(format!("invalid parameters: {p}"))),
         other => anyhow::Error::new(other).context("training failed"),
     })?;
-    let manifest = baseline_store::save(&baseline, dir).context("writing the model directory")?;
+    let manifest = artifact::save(&baseline, dir).context("writing the model directory")?;
     Ok((baseline, manifest))
 }
 

@@ -83,10 +83,12 @@ fn simulate_train_score_evaluate_finds_beacons_exfiltration_and_scans_without_hi
     // Same input, same params: byte-identical payload.
     let again = dir.path().join("model2");
     flowhound(&["train", path(&sim.join("train")), "--model", path(&again)]);
-    assert_eq!(
-        std::fs::read(model.join("baseline.json")).unwrap(),
-        std::fs::read(again.join("baseline.json")).unwrap()
-    );
+    for name in ["baseline.json", "manifest.json"] {
+        assert!(
+            std::fs::read(model.join(name)).unwrap() == std::fs::read(again.join(name)).unwrap(),
+            "training twice gave different {name}"
+        );
+    }
 
     // A tampered payload is refused with a clear error and exit code 1.
     let payload = model.join("baseline.json");
@@ -98,4 +100,33 @@ fn simulate_train_score_evaluate_finds_beacons_exfiltration_and_scans_without_hi
     assert_eq!(refused.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("checksum mismatch"), "{stderr}");
+}
+
+/// models/reference is what its documented command (models/README.md) writes, byte for byte.
+#[test]
+fn reference_model_matches_its_documented_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim");
+    let model = dir.path().join("model");
+    flowhound(&[
+        "simulate",
+        "--out",
+        path(&sim),
+        "--seed",
+        "1",
+        "--hosts",
+        "12",
+        "--train-days",
+        "2",
+        "--test-days",
+        "1",
+    ]);
+    flowhound(&["train", path(&sim.join("train")), "--model", path(&model)]);
+    let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/reference");
+    for name in ["manifest.json", "baseline.json"] {
+        assert!(
+            std::fs::read(model.join(name)).unwrap() == std::fs::read(reference.join(name)).unwrap(),
+            "models/reference/{name} is stale: regenerate it with the commands in models/README.md"
+        );
+    }
 }
