@@ -34,6 +34,8 @@ pub const VOLUME_FEATURE: &str = "bytes_out_external_non_aws";
 /// Smallest σ of a log-volume cell: a host that sends exactly the same bytes every hour
 /// would otherwise make a 10 % change look like a 30σ event.
 pub const VOLUME_MIN_SCALE: f64 = 0.35;
+/// Per (calibration key, host) of one replayed day, the largest raw score.
+type DayMaxima = Vec<(String, String, f64)>;
 /// Raw score standing for "no candidate that host-day" in the calibration sample.
 const NO_CANDIDATE: f64 = -1e6;
 
@@ -786,7 +788,7 @@ impl BaselineValidParams {
         let from = (day_of(start) + days_total / 2).max(first_day);
         let days: Vec<u64> = (from..=last_day).collect();
         let volume_params = self.volume_params();
-        let results: Result<Vec<Vec<(String, String, f64)>>, BaselineError> = days
+        let results: Result<Vec<DayMaxima>, BaselineError> = days
             .par_iter()
             .map(|&d| {
                 let cut = d * DAY;
