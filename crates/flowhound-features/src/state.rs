@@ -132,7 +132,7 @@ const MAX_RELAY_KEYS: usize = 1024;
 
 /// Share of an address's relayed bytes that must match port for port, both ways, for its
 /// interface to be recognised as a gateway (see docs/features.md).
-const GATEWAY_MATCH: f64 = 0.8;
+const GATEWAY_MATCH: f64 = 0.95;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct EniInfo {
