@@ -4,16 +4,20 @@
 # generated gzip objects, side by side, at 1 and 2 threads.
 #
 #   bench/extract.sh [RECORDS=10000000] [OBJECTS=20]
+#   SIM=DIR bench/extract.sh ...   # also time extract on simulator output (e.g. DIR/train)
 #
-# Data is the reader benchmark's tree (target/bench-reader, made by gen_bench when
-# missing); polars and DuckDB live in bench/.venv. Each figure is the best of REPEAT runs.
+# Data is gen_bench's tree with a realistic host population (`--realistic-peers`: 400
+# interfaces, internal peers among them, skewed external destinations), in
+# target/bench-extract, made when missing; polars and DuckDB live in bench/.venv. Each figure
+# is the best of REPEAT runs.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 RECORDS=${1:-10000000}
 OBJECTS=${2:-20}
 REPEAT=${REPEAT:-3}
-DATA=target/bench-reader
+DATA=target/bench-extract
+SIM=${SIM:-}
 STAMP="$DATA/.generated-$RECORDS-$OBJECTS"
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
@@ -23,8 +27,7 @@ BIN=target/release
 if [[ ! -f $STAMP ]]; then
     rm -rf "$DATA"
     echo "generating $RECORDS records in $OBJECTS gzip objects under $DATA" >&2
-    "$BIN/examples/gen_bench" "$DATA/gz" "$RECORDS" "$OBJECTS"
-    "$BIN/examples/gen_bench" "$DATA/plain" "$RECORDS" "$OBJECTS" --plain
+    "$BIN/examples/gen_bench" "$DATA/gz" "$RECORDS" "$OBJECTS" --realistic-peers
     touch "$STAMP"
 fi
 if [[ ! -x bench/.venv/bin/python ]]; then
@@ -64,9 +67,13 @@ for t in 1 2; do
     secs[polars_$t]=$(best_reported bench/.venv/bin/python bench/extract_py.py polars "$t" "$DATA/gz")
     secs[duckdb_$t]=$(best_reported bench/.venv/bin/python bench/extract_py.py duckdb "$t" "$DATA/gz")
 done
-# Peak memory of one 2-thread extract (KiB), to show it follows host-windows, not records.
-rss=$( { /usr/bin/time -f '%M' "$BIN/flowhound" --threads 2 extract "$DATA/gz" --window 5m --out "$OUT/f.parquet" \
-    2>&1 >/dev/null; } | tail -1)
+# Peak memory of one extract (KiB) at 1 and 2 threads.
+peak_rss() {
+    { /usr/bin/time -f '%M' "$BIN/flowhound" --threads "$1" extract "$2" --window 5m --out "$OUT/f.parquet" \
+        2>&1 >/dev/null; } | tail -1
+}
+rss_1=$(peak_rss 1 "$DATA/gz")
+rss_2=$(peak_rss 2 "$DATA/gz")
 
 rate() { echo "$records / $1 / 1000000" | bc -l | xargs printf '%.2f'; }
 ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
@@ -83,4 +90,18 @@ printf '\nextract 1 -> 2 threads: %sx; extract vs inspect (reading alone): %s of
 printf 'extract vs polars: %sx (1 thread), %sx (2 threads); vs DuckDB: %sx, %sx\n' \
     "$(ratio "${secs[polars_1]}" "${secs[extract_1]}")" "$(ratio "${secs[polars_2]}" "${secs[extract_2]}")" \
     "$(ratio "${secs[duckdb_1]}" "${secs[extract_1]}")" "$(ratio "${secs[duckdb_2]}" "${secs[extract_2]}")"
-printf 'extract peak RSS at 2 threads: %s MiB\n' "$((rss / 1024))"
+printf 'extract peak RSS: %s MiB at 1 thread, %s MiB at 2 threads\n' "$((rss_1 / 1024))" "$((rss_2 / 1024))"
+
+if [[ -n $SIM ]]; then
+    sim_records=$("$BIN/flowhound" inspect "$SIM" --json | sed -n 's/.*"records":\([0-9]*\).*/\1/p')
+    printf '\nsimulator output %s: %s records\n| engine | threads | seconds | M records/s | peak RSS MiB |\n|---|---|---|---|---|\n' \
+        "$SIM" "$sim_records"
+    for t in 1 2; do
+        s=$(best_of "$BIN/flowhound" --threads "$t" extract "$SIM" --window 5m --out "$OUT/f.parquet")
+        i=$(best_of "$BIN/flowhound" --threads "$t" inspect "$SIM" --json)
+        printf '| extract | %s | %.3f | %s | %s |\n' "$t" "$s" \
+            "$(echo "$sim_records / $s / 1000000" | bc -l | xargs printf '%.2f')" "$(($(peak_rss "$t" "$SIM") / 1024))"
+        printf '| inspect | %s | %.3f | %s | – |\n' "$t" "$i" \
+            "$(echo "$sim_records / $i / 1000000" | bc -l | xargs printf '%.2f')"
+    done
+fi

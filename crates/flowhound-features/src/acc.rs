@@ -102,10 +102,10 @@ pub(crate) struct Acc {
     pub syn_out: u64,
     pub syn_in: u64,
     pub max_flow_bytes_out: u64,
-    /// Every peer, with the bytes this host sent it (0 for peers that only sent).
+    /// Every peer, with what this host sent it (one map serves the peer counts, the
+    /// destination counts and the top destination: one lookup per flow, not two).
     #[serde(with = "crate::serde_pairs")]
-    pub peers: FxHashMap<Addr, u64>,
-    pub dsts_out: FxHashSet<Addr>,
+    pub peers: FxHashMap<Addr, PeerOut>,
     pub dst_ports_out: FxHashSet<u16>,
     pub dst_ports_in: FxHashSet<u16>,
     pub src_ports_out: FxHashSet<u16>,
@@ -113,6 +113,14 @@ pub(crate) struct Acc {
     pub admin_out: FxHashSet<(Addr, u16, u16, u8)>,
     pub admin_in: FxHashSet<(Addr, u16, u16, u8)>,
     pub overflow: u64,
+}
+
+/// What one host sent one peer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PeerOut {
+    pub bytes: u64,
+    /// The host sent the peer at least one flow (possibly of 0 bytes).
+    pub sent: bool,
 }
 
 /// Administrative and database ports whose internal use is the signature of lateral movement.
@@ -125,11 +133,12 @@ pub(crate) fn is_admin_port(port: u16) -> bool {
 
 impl Acc {
     #[inline]
-    fn note_peer(&mut self, peer: Addr, bytes_out: u64, cap: usize) {
-        if let Some(b) = self.peers.get_mut(&peer) {
-            *b += bytes_out;
+    fn note_peer(&mut self, peer: Addr, out: PeerOut, cap: usize) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.bytes += out.bytes;
+            p.sent |= out.sent;
         } else if self.peers.len() < cap {
-            self.peers.insert(peer, bytes_out);
+            self.peers.insert(peer, out);
         } else {
             self.overflow += 1;
         }
@@ -150,8 +159,7 @@ impl Acc {
         self.rejects_out += u64::from(f.reject);
         self.syn_out += u64::from(f.syn);
         self.max_flow_bytes_out = self.max_flow_bytes_out.max(f.bytes);
-        self.note_peer(f.peer, f.bytes, cap_peers);
-        capped_insert(&mut self.dsts_out, f.peer, cap_peers, &mut self.overflow);
+        self.note_peer(f.peer, PeerOut { bytes: f.bytes, sent: true }, cap_peers);
         if let Some(p) = f.dst_port {
             capped_insert(&mut self.dst_ports_out, p, cap_ports, &mut self.overflow);
         }
@@ -180,7 +188,7 @@ impl Acc {
         }
         self.rejects_in += u64::from(f.reject);
         self.syn_in += u64::from(f.syn);
-        self.note_peer(f.peer, 0, cap_peers);
+        self.note_peer(f.peer, PeerOut::default(), cap_peers);
         if let Some(p) = f.dst_port {
             capped_insert(&mut self.dst_ports_in, p, cap_ports, &mut self.overflow);
         }
@@ -208,11 +216,8 @@ impl Acc {
         self.syn_in += o.syn_in;
         self.max_flow_bytes_out = self.max_flow_bytes_out.max(o.max_flow_bytes_out);
         self.overflow += o.overflow;
-        for (&peer, &bytes) in &o.peers {
-            self.note_peer(peer, bytes, cap_peers);
-        }
-        for &a in &o.dsts_out {
-            capped_insert(&mut self.dsts_out, a, cap_peers, &mut self.overflow);
+        for (&peer, &out) in &o.peers {
+            self.note_peer(peer, out, cap_peers);
         }
         for &p in &o.dst_ports_out {
             capped_insert(&mut self.dst_ports_out, p, cap_ports, &mut self.overflow);
@@ -520,9 +525,8 @@ mod tests {
             acc.add_out(&flow(peer, false, 443, 1), true, 3, 10);
         }
         assert_eq!(acc.peers.len(), 3);
-        assert_eq!(acc.dsts_out.len(), 3);
-        // Two refused peers, each refused by both peer sets.
-        assert_eq!(acc.overflow, 4);
+        // Two refused peers.
+        assert_eq!(acc.overflow, 2);
     }
 
     #[test]
@@ -534,8 +538,8 @@ mod tests {
         b.add_in(&flow(2, true, 22, 5), false, 10, 10);
         a.merge(&b, 10, 10);
         assert_eq!(a.out.bytes, 40);
-        assert_eq!(a.peers.get(&Addr::from_ipv4_bits(1)), Some(&40));
-        assert_eq!(a.peers.get(&Addr::from_ipv4_bits(2)), Some(&0));
+        assert_eq!(a.peers.get(&Addr::from_ipv4_bits(1)), Some(&PeerOut { bytes: 40, sent: true }));
+        assert_eq!(a.peers.get(&Addr::from_ipv4_bits(2)), Some(&PeerOut { bytes: 0, sent: false }));
         assert_eq!(a.dst_ports_out.len(), 2);
         assert_eq!(a.admin_in.len(), 1);
         assert_eq!(a.records, 2);

@@ -132,7 +132,7 @@ const MAX_RELAY_KEYS: usize = 1024;
 
 /// Share of an address's relayed bytes that must match port for port, both ways, for its
 /// interface to be recognised as a gateway (see docs/features.md).
-const GATEWAY_MATCH: f64 = 0.8;
+const GATEWAY_MATCH: f64 = 0.95;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct EniInfo {
@@ -932,11 +932,19 @@ fn row(
     let mut peers_internal = 0;
     let mut peers_external = 0;
     let mut top: Option<(Addr, u64)> = None;
-    for (&peer, &bytes) in &acc.peers {
-        if cfg.is_internal(peer) {
+    let mut dsts_out = 0;
+    let mut dsts_out_internal = 0;
+    for (&peer, out) in &acc.peers {
+        let internal = cfg.is_internal(peer);
+        if out.sent {
+            dsts_out += 1;
+            dsts_out_internal += u64::from(internal);
+        }
+        if internal {
             peers_internal += 1;
             continue;
         }
+        let bytes = out.bytes;
         peers_external += 1;
         let better = match top {
             None => bytes > 0,
@@ -944,12 +952,6 @@ fn row(
         };
         if better {
             top = Some((peer, bytes));
-        }
-    }
-    let mut dsts_out_internal = 0;
-    for &dst in &acc.dsts_out {
-        if cfg.is_internal(dst) {
-            dsts_out_internal += 1;
         }
     }
     let top_bytes = top.map_or(0, |(_, b)| b);
@@ -985,7 +987,7 @@ fn row(
         top_external_dst_share: share,
         peers_internal,
         peers_external,
-        dsts_out: acc.dsts_out.len() as u64,
+        dsts_out,
         dsts_out_internal,
         dst_ports: acc.dst_ports_out.len() as u64,
         dst_ports_in: acc.dst_ports_in.len() as u64,
