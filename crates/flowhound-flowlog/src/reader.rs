@@ -373,7 +373,9 @@ fn read_lines<R: Read, S: RecordSink + ?Sized>(
                 None if line.len() > max_line => {
                     acc.malformed(lines.line_no, &LineError::TooLong { len: line.len(), limit: max_line });
                 }
-                None => lines.handle(line, parser, acc, sink),
+                // The line with the rest of the buffer: its `\n` lets the parser read
+                // whole words up to the line's end.
+                None => lines.handle(&buf[start..end], line.len(), parser, acc, sink),
             }
             start = newline + 1;
         }
@@ -389,7 +391,7 @@ fn read_lines<R: Read, S: RecordSink + ?Sized>(
                     None if rest > max_line => {
                         acc.malformed(lines.line_no, &LineError::TooLong { len: rest, limit: max_line })
                     }
-                    None => lines.handle(line, parser, acc, sink),
+                    None => lines.handle(line, line.len(), parser, acc, sink),
                 }
             }
             return Ok(());
@@ -416,14 +418,16 @@ struct LineState {
 
 impl LineState {
     #[inline]
+    /// Handles the line `text[..len]`; `text` may go on past it (see [`LineParser::parse_line_in`]).
     fn handle<S: RecordSink + ?Sized>(
         &mut self,
-        line: &[u8],
+        text: &[u8],
+        len: usize,
         parser: &mut LineParser,
         acc: &mut Accounting<'_>,
         sink: &mut S,
     ) {
-        let parsed = parser.parse_line_reusing(line, &mut self.record);
+        let parsed = parser.parse_line_in(text, len, &mut self.record);
         if parser.schema_generation() != self.generation {
             self.generation = parser.schema_generation();
             if let Ok(schema) = parser.last_schema() {
