@@ -600,7 +600,7 @@ impl Fields<'_> {
             return Err(LineError::BadValue { field, value: truncate_for_message(token) });
         }
         let slot = &mut self.recent[field as usize];
-        if slot.is_some() && self.interner.bytes(*slot) == token {
+        if slot.is_some() && crate::intern::same_bytes(self.interner.bytes(*slot), token) {
             return Ok(*slot);
         }
         let sym = self.interner.intern(token);

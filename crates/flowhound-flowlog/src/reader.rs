@@ -67,6 +67,11 @@ impl<F: FnMut(&FlowRecord, &Interner)> RecordSink for F {
 
 const READ_BUFFER: usize = 256 * 1024;
 
+/// The buffer lines are framed and parsed in. Four times the input buffer, so that
+/// plain-text reads bypass the `BufReader` instead of copying through it, and a gzip
+/// decoder fills it in few large calls.
+const LINE_BUFFER: usize = 4 * READ_BUFFER;
+
 /// Per-object accounting shared by the text and Parquet paths.
 pub(crate) struct Accounting<'o> {
     pub report: ObjectReport,
@@ -338,7 +343,7 @@ fn read_lines<R: Read, S: RecordSink + ?Sized>(
     sink: &mut S,
 ) -> Result<(), Failure> {
     let max_line = acc.opts.max_line_bytes.max(1);
-    let capacity = READ_BUFFER.max(max_line + 1);
+    let capacity = LINE_BUFFER.max(max_line + 1);
     let mut buf = vec![0u8; capacity];
     let mut filled = 0usize;
     let mut lines = LineState { line_no: 0, generation: u64::MAX, record: FlowRecord::default() };
