@@ -50,6 +50,9 @@ enum Slot {
 pub struct Schema {
     slots: Vec<Slot>,
     names: Vec<String>,
+    /// The slots are the version-2 default order (with or without a header naming it,
+    /// as AWS writes it): lines then take the straight-line [`parse_v2_fast`] path.
+    default_v2: bool,
 }
 
 impl Schema {
@@ -60,10 +63,16 @@ impl Schema {
 
     /// A schema of known fields in the given order.
     pub fn from_fields(fields: &[Field]) -> Schema {
-        Schema {
-            slots: fields.iter().map(|&f| Slot::Known(f)).collect(),
-            names: fields.iter().map(|f| f.name().to_string()).collect(),
-        }
+        Schema::new(
+            fields.iter().map(|&f| Slot::Known(f)).collect(),
+            fields.iter().map(|f| f.name().to_string()).collect(),
+        )
+    }
+
+    fn new(slots: Vec<Slot>, names: Vec<String>) -> Schema {
+        let default_v2 = slots.len() == DEFAULT_V2.len()
+            && slots.iter().zip(DEFAULT_V2).all(|(slot, field)| *slot == Slot::Known(*field));
+        Schema { slots, names, default_v2 }
     }
 
     /// Parses a header line. Unknown names are kept (and ignored when parsing);
@@ -89,7 +98,7 @@ impl Schema {
         if slots.is_empty() {
             return Err(LineError::BadHeader { reason: "no field names".into() });
         }
-        Ok(Schema { slots, names })
+        Ok(Schema::new(slots, names))
     }
 
     /// The field names, in order, as written in the header.
@@ -240,7 +249,34 @@ impl LineParser {
     /// a line that is not a record (a header), so fields outside the new schema keep
     /// their `None`. Saves clearing 300 bytes per line.
     pub(crate) fn parse_line_reusing(&mut self, line: &[u8], record: &mut FlowRecord) -> Result<LineKind, LineError> {
-        let line = trim_end(line);
+        self.parse_line_in(line, line.len(), record)
+    }
+
+    /// Like [`LineParser::parse_line_reusing`] for the line `text[..len]`, where the
+    /// bytes of `text` past `len`, if any, start with its line terminator (the read
+    /// buffer the line sits in): the fast path then reads eight bytes at a time up to
+    /// the very end of the line without copying its tail.
+    #[inline]
+    pub(crate) fn parse_line_in(
+        &mut self,
+        text: &[u8],
+        len: usize,
+        record: &mut FlowRecord,
+    ) -> Result<LineKind, LineError> {
+        let line = trim_end(&text[..len]);
+        if line.first().is_some_and(u8::is_ascii_digit)
+            && self.last_inferred.is_none()
+            && let Ok(schema) = &self.schema
+            && schema.default_v2
+        {
+            let mut fields = Fields { interner: &mut self.interner, recent: &mut self.recent };
+            // Anything unusual (a tab, a run of spaces, an IPv6 address, a bad value)
+            // leaves the line to the general path below, which gives the same result
+            // for every line the fast path accepts and the exact error otherwise.
+            if parse_v2_fast(text, line.len(), &mut fields, record).is_some() {
+                return Ok(LineKind::Record);
+            }
+        }
         let Some(&first) = line.iter().find(|b| !is_separator(**b)) else {
             return Ok(LineKind::Blank);
         };
@@ -416,15 +452,61 @@ fn digits8(word: u64, n: usize) -> Option<u64> {
     let keep = if n >= 8 { u64::MAX } else { (1u64 << (8 * n)) - 1 };
     // Bytes past the token become '0' so the digit test ignores them.
     let w = (word & keep) | ((ONES * u64::from(b'0')) & !keep);
-    let nibbles = 0xF0F0_F0F0_F0F0_F0F0u64;
-    if (w & nibbles) | ((w.wrapping_add(ONES * 6) & nibbles) >> 4) != ONES * 0x33 {
+    if (w & NIBBLES) | ((w.wrapping_add(ONES * 6) & NIBBLES) >> 4) != ONES * 0x33 {
         return None;
     }
+    Some(convert8(w, n))
+}
+
+const NIBBLES: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+
+/// The value of the `n` (1..=8) low bytes of `word`, known to be ASCII digits.
+#[inline(always)]
+fn convert8(word: u64, n: usize) -> u64 {
     // Shift the digits to the most significant end; the zero bytes below are leading zeros.
-    let mut v = w << (8 * (8 - n as u32));
+    let mut v = word << (8 * (8 - n as u32));
     v = ((v & 0x0F0F_0F0F_0F0F_0F0F).wrapping_mul(2561)) >> 8;
     v = ((v & 0x00FF_00FF_00FF_00FF).wrapping_mul(6_553_601)) >> 16;
-    Some(((v & 0x0000_FFFF_0000_FFFF).wrapping_mul(42_949_672_960_001)) >> 32)
+    ((v & 0x0000_FFFF_0000_FFFF).wrapping_mul(42_949_672_960_001)) >> 32
+}
+
+/// The high bit of every byte of `word` that is not an ASCII digit. Exact for the lowest
+/// flagged byte, which is all callers use: the `+ 6` can only carry out of a byte that
+/// is itself no digit (0xfa and above).
+#[inline(always)]
+fn non_digits(word: u64) -> u64 {
+    let zero = ONES * 0x30;
+    let x = ((word & NIBBLES) ^ zero) | ((word.wrapping_add(ONES * 6) & NIBBLES) ^ zero);
+    // A byte of x is zero exactly when the byte of `word` is a digit.
+    ((x & !HIGH_BITS).wrapping_add(!HIGH_BITS) | x) & HIGH_BITS
+}
+
+const POW10: [u64; 9] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
+
+/// The run of 1 to 15 ASCII digits at `text[pos..]`: its value and end. Longer runs
+/// and runs of none give `None` (longer numbers are left to [`parse_u64`]).
+#[inline(always)]
+fn digit_run(text: &[u8], pos: usize) -> Option<(u64, usize)> {
+    let word = load8(text, pos);
+    let flags = non_digits(word);
+    if flags != 0 {
+        let n = (flags.trailing_zeros() / 8) as usize;
+        if n == 0 {
+            return None;
+        }
+        return Some((convert8(word, n), pos + n));
+    }
+    let low_word = load8(text, pos + 8);
+    let low_flags = non_digits(low_word);
+    if low_flags == 0 {
+        return None;
+    }
+    let high = convert8(word, 8);
+    let n = (low_flags.trailing_zeros() / 8) as usize;
+    if n == 0 {
+        return Some((high, pos + 8));
+    }
+    Some((high * POW10[n] + convert8(low_word, n), pos + 8 + n))
 }
 
 /// The number in `line[start..end]`: ASCII digits only, no sign, no overflow.
@@ -518,7 +600,7 @@ impl Fields<'_> {
             return Err(LineError::BadValue { field, value: truncate_for_message(token) });
         }
         let slot = &mut self.recent[field as usize];
-        if slot.is_some() && self.interner.bytes(*slot) == token {
+        if slot.is_some() && crate::intern::same_bytes(self.interner.bytes(*slot), token) {
             return Ok(*slot);
         }
         let sym = self.interner.intern(token);
@@ -612,6 +694,159 @@ fn keyword<T: Copy>(field: Field, token: &[u8], choices: &[(&[u8], T)]) -> Resul
         return Ok(None);
     }
     Err(LineError::BadValue { field, value: truncate_for_message(token) })
+}
+
+/// The dotted-quad IPv4 address at `text[pos..]` (the rules of [`parse_ipv4`]): its
+/// bits and end. The caller checks what follows it.
+#[inline(always)]
+fn ipv4_run(text: &[u8], mut pos: usize) -> Option<(u32, usize)> {
+    let digit = |pos: usize| text.get(pos).map_or(10, |b| b.wrapping_sub(b'0'));
+    let mut bits = 0u32;
+    for octet in 0..4 {
+        if octet > 0 {
+            if text.get(pos) != Some(&b'.') {
+                return None;
+            }
+            pos += 1;
+        }
+        let first = digit(pos);
+        if first > 9 {
+            return None;
+        }
+        let mut value = u32::from(first);
+        let second = digit(pos + 1);
+        if second <= 9 {
+            // A leading 0 must stand alone, as in parse_ipv4.
+            if value == 0 {
+                return None;
+            }
+            value = value * 10 + u32::from(second);
+            let third = digit(pos + 2);
+            if third <= 9 {
+                value = value * 10 + u32::from(third);
+                pos += 3;
+            } else {
+                pos += 2;
+            }
+        } else {
+            pos += 1;
+        }
+        if value > 255 {
+            return None;
+        }
+        bits = bits << 8 | value;
+    }
+    Some((bits, pos))
+}
+
+/// Reads the fields of one version-2 line in their fixed order, token by token.
+struct FastLine<'t> {
+    /// The line and, past `len`, its terminator (see [`LineParser::parse_line_in`]).
+    text: &'t [u8],
+    /// The length of the line without trailing separators or CR.
+    len: usize,
+    pos: usize,
+}
+
+impl FastLine<'_> {
+    /// Steps past the one space that must follow a token ending at `end` that is not the last.
+    #[inline(always)]
+    fn space_after(&mut self, end: usize) -> Option<()> {
+        if end < self.len && self.text[end] == b' ' {
+            self.pos = end + 1;
+            return Some(());
+        }
+        None
+    }
+
+    #[inline(always)]
+    fn number<T: TryFrom<u64>>(&mut self) -> Option<Option<T>> {
+        if self.text.get(self.pos) == Some(&b'-') {
+            self.space_after(self.pos + 1)?;
+            return Some(None);
+        }
+        let (value, end) = digit_run(self.text, self.pos)?;
+        let value = T::try_from(value).ok()?;
+        self.space_after(end)?;
+        Some(Some(value))
+    }
+
+    #[inline(always)]
+    fn symbol(&mut self, fields: &mut Fields<'_>, field: Field) -> Option<Sym> {
+        let end = token_end(self.text, self.pos);
+        let token = &self.text[self.pos..end];
+        if token.is_empty() {
+            return None;
+        }
+        // The token is printable (token_end stopped at the space after it).
+        self.space_after(end)?;
+        fields.symbol(field, token, true).ok()
+    }
+
+    #[inline(always)]
+    fn address(&mut self, field: Field) -> Option<Option<Addr>> {
+        if let Some((bits, end)) = ipv4_run(self.text, self.pos)
+            && self.space_after(end).is_some()
+        {
+            return Some(Some(Addr::from_ipv4_bits(bits)));
+        }
+        let end = token_end(self.text, self.pos);
+        let value = address(field, &self.text[self.pos..end]).ok()?;
+        self.space_after(end)?;
+        Some(value)
+    }
+
+    #[inline(always)]
+    fn action(&mut self) -> Option<Option<Action>> {
+        let word = load8(self.text, self.pos);
+        let (value, len) = if word & 0x00FF_FFFF_FFFF_FFFF == u64::from_le_bytes(*b"ACCEPT \0") {
+            (Some(Action::Accept), 6)
+        } else if word & 0x00FF_FFFF_FFFF_FFFF == u64::from_le_bytes(*b"REJECT \0") {
+            (Some(Action::Reject), 6)
+        } else if word & 0xFFFF == u64::from_le_bytes(*b"- \0\0\0\0\0\0") {
+            (None, 1)
+        } else {
+            return None;
+        };
+        self.space_after(self.pos + len)?;
+        Some(value)
+    }
+
+    /// The last token, which must end the line.
+    #[inline(always)]
+    fn log_status(&self) -> Option<Option<LogStatus>> {
+        match self.text.get(self.pos..self.len)? {
+            b"OK" => Some(Some(LogStatus::Ok)),
+            b"NODATA" => Some(Some(LogStatus::NoData)),
+            b"SKIPDATA" => Some(Some(LogStatus::SkipData)),
+            b"-" => Some(None),
+            _ => None,
+        }
+    }
+}
+
+/// The straight-line parser of the version-2 default order, for lines of single-space
+/// separated, well-formed values. `None` means "not such a line": the general parser
+/// then decides (and names the error, if any); every line accepted here gives the
+/// record the general parser would.
+#[inline]
+fn parse_v2_fast(text: &[u8], len: usize, fields: &mut Fields<'_>, record: &mut FlowRecord) -> Option<()> {
+    let mut line = FastLine { text, len, pos: 0 };
+    record.version = line.number()?;
+    record.account_id = line.symbol(fields, Field::AccountId)?;
+    record.interface_id = line.symbol(fields, Field::InterfaceId)?;
+    record.srcaddr = line.address(Field::SrcAddr)?;
+    record.dstaddr = line.address(Field::DstAddr)?;
+    record.srcport = line.number()?;
+    record.dstport = line.number()?;
+    record.protocol = line.number()?;
+    record.packets = line.number()?;
+    record.bytes = line.number()?;
+    record.start = line.number()?;
+    record.end = line.number()?;
+    record.action = line.action()?;
+    record.log_status = line.log_status()?;
+    Some(())
 }
 
 /// Sets one field from its token, for the Parquet reader (which has no line around it).
@@ -708,6 +943,9 @@ fn set_value(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::Strategy;
+    use proptest::strategy::Just;
+    use proptest::{prelude::any, prelude::prop, prop_oneof};
 
     fn record(parser: &mut LineParser, line: &str) -> FlowRecord {
         match parser.parse_line(line.as_bytes()) {
@@ -1050,6 +1288,124 @@ mod tests {
         assert_eq!(digits_at(b"x9", 1, 2), Some(9));
         for bad in [&b"9/"[..], b"9:", b"\xff1", b"1 2", b"+1", b"-1"] {
             assert_eq!(digits_at(bad, 0, bad.len()), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn digit_runs_match_the_scalar_parser() {
+        let line = b"0 7 42 65535 99999999 123456789 1795849200 123456789012345 1234567890123456 1a 00000001x";
+        let mut pos = 0;
+        for token in line.split(|&b| b == b' ') {
+            let digits = token.iter().take_while(|b| b.is_ascii_digit()).count();
+            let expected = match digits {
+                1..=15 => parse_u64(&token[..digits]).map(|v| (v, pos + digits)),
+                _ => None,
+            };
+            assert_eq!(digit_run(line, pos), expected, "{}", String::from_utf8_lossy(token));
+            pos += token.len() + 1;
+        }
+        for not_digits in [&b"/"[..], b":", b"\xff", b" 1", b"", b"-1"] {
+            assert_eq!(digit_run(not_digits, 0), None, "{not_digits:?}");
+        }
+        // A 0xff byte after the digits must not disturb them (the +6 carries out of it).
+        assert_eq!(digit_run(b"12\xff\xff\xff\xff\xff\xff", 0), Some((12, 2)));
+    }
+
+    #[test]
+    fn ipv4_runs_match_parse_ipv4() {
+        for text in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.20.4.17",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..2.3",
+            "01.2.3.4",
+            "256.1.1.1",
+            "1.2.3.",
+            "a.b.c.d",
+            "",
+            "1.2.3.1234",
+            "10::1",
+            "192.168.100.200",
+        ] {
+            let run = ipv4_run(text.as_bytes(), 0).filter(|&(_, end)| end == text.len()).map(|(bits, _)| bits);
+            assert_eq!(run, parse_ipv4(text.as_bytes()), "{text}");
+        }
+        assert_eq!(ipv4_run(b"10.0.0.1 rest", 0), Some((0x0a00_0001, 8)));
+    }
+
+    /// One value per v2 field: mostly well-formed, sometimes missing, sometimes wrong.
+    fn v2_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            8 => (0u64..=u64::MAX).prop_map(|v| v.to_string()),
+            8 => (0u64..70_000).prop_map(|v| v.to_string()),
+            4 => (any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(a, b, c, d)| format!("{a}.{b}.{c}.{d}")),
+            2 => Just("-".to_string()),
+            2 => prop::sample::select(vec!["ACCEPT", "REJECT", "OK", "NODATA", "SKIPDATA", "eni-0abc", "123456789012"]).prop_map(String::from),
+            1 => prop::sample::select(vec!["2001:db8::1", "01.2.3.4", "1.2.3.4x", "12345678901234567890", "99999999999999999999", "0000000000000000001", "ACCEPTX", "OKAY", "-1", "--", "1e3", "é"]).prop_map(String::from),
+        ]
+    }
+
+    /// A v2 line in the field order, with its usual value kinds at their places.
+    fn v2_line() -> impl Strategy<Value = String> {
+        let sep = prop_oneof![20 => Just(" "), 1 => Just("  "), 1 => Just("\t")];
+        let number = prop_oneof![6 => (0u64..5_000_000_000).prop_map(|v| v.to_string()), 1 => v2_value()];
+        let addr = prop_oneof![6 => (any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(a, b, c, d)| format!("{a}.{b}.{c}.{d}")), 1 => v2_value()];
+        let symbol = prop_oneof![6 => (0u32..50).prop_map(|v| format!("eni-{v:x}")), 1 => v2_value()];
+        let action = prop_oneof![6 => prop::sample::select(vec!["ACCEPT", "REJECT", "-"]).prop_map(String::from), 1 => v2_value()];
+        let status = prop_oneof![6 => prop::sample::select(vec!["OK", "NODATA", "SKIPDATA", "-"]).prop_map(String::from), 1 => v2_value()];
+        let fields = (
+            (number.clone(), symbol.clone(), symbol, addr.clone(), addr),
+            proptest::collection::vec(number, 7),
+            action,
+            status,
+        );
+        let tail = prop_oneof![10 => Just(""), 1 => Just(" "), 1 => Just("\r"), 1 => Just(" 7")];
+        (fields, proptest::collection::vec(sep, 13), tail).prop_map(
+            |(((v, a, i, s, d), numbers, act, st), seps, tail)| {
+                let mut values = vec![v, a, i, s, d];
+                values.extend(numbers);
+                values.push(act);
+                values.push(st);
+                let mut line = String::new();
+                for (index, value) in values.iter().enumerate() {
+                    line.push_str(value);
+                    if let Some(sep) = seps.get(index) {
+                        line.push_str(sep);
+                    }
+                }
+                line.push_str(tail);
+                line
+            },
+        )
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2048, ..Default::default() })]
+
+        /// The straight-line v2 path gives what the general path gives, record or error,
+        /// also when the line sits in a buffer followed by its `\n` and more lines.
+        #[test]
+        fn fast_v2_path_agrees_with_the_general_path(lines in proptest::collection::vec(v2_line(), 1..6)) {
+            let mut fast = LineParser::new();
+            let mut general = LineParser::new();
+            let schema = Schema::default_v2();
+            general.schema = Ok(Schema { default_v2: false, ..schema });
+            for line in &lines {
+                let expected = general.parse_line(line.as_bytes());
+                let got = fast.parse_line(line.as_bytes());
+                proptest::prop_assert_eq!(&got, &expected, "{:?}", line);
+                let mut in_buffer = line.clone().into_bytes();
+                in_buffer.extend_from_slice(b"\n2 123 9 9\n");
+                let mut record = FlowRecord::default();
+                let kind = fast.parse_line_in(&in_buffer, line.len(), &mut record);
+                proptest::prop_assert_eq!(kind.clone(), got.clone().map(|l| match l { Line::Blank => LineKind::Blank, Line::Header => LineKind::Header, Line::Record(_) => LineKind::Record }));
+                if let Ok(Line::Record(expected)) = expected {
+                    proptest::prop_assert_eq!(record, expected);
+                    proptest::prop_assert_eq!(fast.interner.resolve(record.interface_id), general.interner.resolve(expected.interface_id));
+                }
+            }
         }
     }
 

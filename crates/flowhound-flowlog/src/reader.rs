@@ -67,6 +67,11 @@ impl<F: FnMut(&FlowRecord, &Interner)> RecordSink for F {
 
 const READ_BUFFER: usize = 256 * 1024;
 
+/// The buffer lines are framed and parsed in. Four times the input buffer, so that
+/// plain-text reads bypass the `BufReader` instead of copying through it, and a gzip
+/// decoder fills it in few large calls.
+const LINE_BUFFER: usize = 4 * READ_BUFFER;
+
 /// Per-object accounting shared by the text and Parquet paths.
 pub(crate) struct Accounting<'o> {
     pub report: ObjectReport,
@@ -338,7 +343,7 @@ fn read_lines<R: Read, S: RecordSink + ?Sized>(
     sink: &mut S,
 ) -> Result<(), Failure> {
     let max_line = acc.opts.max_line_bytes.max(1);
-    let capacity = READ_BUFFER.max(max_line + 1);
+    let capacity = LINE_BUFFER.max(max_line + 1);
     let mut buf = vec![0u8; capacity];
     let mut filled = 0usize;
     let mut lines = LineState { line_no: 0, generation: u64::MAX, record: FlowRecord::default() };
@@ -373,7 +378,9 @@ fn read_lines<R: Read, S: RecordSink + ?Sized>(
                 None if line.len() > max_line => {
                     acc.malformed(lines.line_no, &LineError::TooLong { len: line.len(), limit: max_line });
                 }
-                None => lines.handle(line, parser, acc, sink),
+                // The line with the rest of the buffer: its `\n` lets the parser read
+                // whole words up to the line's end.
+                None => lines.handle(&buf[start..end], line.len(), parser, acc, sink),
             }
             start = newline + 1;
         }
@@ -389,7 +396,7 @@ fn read_lines<R: Read, S: RecordSink + ?Sized>(
                     None if rest > max_line => {
                         acc.malformed(lines.line_no, &LineError::TooLong { len: rest, limit: max_line })
                     }
-                    None => lines.handle(line, parser, acc, sink),
+                    None => lines.handle(line, line.len(), parser, acc, sink),
                 }
             }
             return Ok(());
@@ -416,14 +423,16 @@ struct LineState {
 
 impl LineState {
     #[inline]
+    /// Handles the line `text[..len]`; `text` may go on past it (see [`LineParser::parse_line_in`]).
     fn handle<S: RecordSink + ?Sized>(
         &mut self,
-        line: &[u8],
+        text: &[u8],
+        len: usize,
         parser: &mut LineParser,
         acc: &mut Accounting<'_>,
         sink: &mut S,
     ) {
-        let parsed = parser.parse_line_reusing(line, &mut self.record);
+        let parsed = parser.parse_line_in(text, len, &mut self.record);
         if parser.schema_generation() != self.generation {
             self.generation = parser.schema_generation();
             if let Ok(schema) = parser.last_schema() {
