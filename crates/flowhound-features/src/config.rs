@@ -45,8 +45,28 @@ impl Cidr {
     }
 }
 
+/// The prefix length of the most specific block of `blocks` containing `addr`.
+fn longest_match(blocks: &[Cidr], addr: Addr) -> Option<u8> {
+    let mut best: Option<u8> = None;
+    for cidr in blocks {
+        if cidr.contains(addr) && best.is_none_or(|b| cidr.len > b) {
+            best = Some(cidr.len);
+        }
+    }
+    best
+}
+
 fn prefix_mask(len: u8) -> u128 {
     if len == 0 { 0 } else { u128::MAX << (128 - u32::from(len.min(128))) }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match Addr(self.base).to_ip() {
+            IpAddr::V4(ip) => write!(f, "{ip}/{}", self.len.saturating_sub(96)),
+            IpAddr::V6(ip) => write!(f, "{ip}/{}", self.len),
+        }
+    }
 }
 
 impl FromStr for Cidr {
@@ -113,6 +133,8 @@ pub struct FeatureConfig {
     window_secs: u64,
     horizon_secs: u64,
     internal: Vec<Cidr>,
+    /// Blocks declared outside the estate even when an internal block covers them.
+    external: Vec<Cidr>,
     pub limits: Limits,
 }
 
@@ -122,6 +144,7 @@ impl Default for FeatureConfig {
             window_secs: DEFAULT_WINDOW_SECS,
             horizon_secs: DEFAULT_HORIZON_SECS,
             internal: builtin_internal(),
+            external: Vec::new(),
             limits: Limits::default(),
         }
     }
@@ -142,7 +165,17 @@ impl FeatureConfig {
         }
         let mut internal = builtin_internal();
         internal.extend_from_slice(vpc_cidrs);
-        Ok(FeatureConfig { window_secs, horizon_secs, internal, limits: Limits::default() })
+        Ok(FeatureConfig { window_secs, horizon_secs, internal, external: Vec::new(), limits: Limits::default() })
+    }
+
+    /// Declares address blocks external even where an internal block (a built-in private
+    /// range or a VPC CIDR) covers them: a lab whose C2 server sits in 192.168.0.0/24, a
+    /// peered partner VPC, an on-premises range reached over VPN. Between the internal and
+    /// the external lists the most specific block containing an address decides; an address
+    /// in blocks of equal length on both lists is external (the explicit declaration wins).
+    pub fn with_external(mut self, blocks: &[Cidr]) -> FeatureConfig {
+        self.external.extend_from_slice(blocks);
+        self
     }
 
     pub fn window_secs(&self) -> u64 {
@@ -153,15 +186,23 @@ impl FeatureConfig {
         self.horizon_secs
     }
 
-    /// True for addresses inside the monitored estate.
+    /// True for addresses inside the monitored estate: the most specific block containing
+    /// the address is internal (see [`FeatureConfig::with_external`]).
     #[inline]
     pub fn is_internal(&self, addr: Addr) -> bool {
-        for cidr in &self.internal {
-            if cidr.contains(addr) {
-                return true;
+        if self.external.is_empty() {
+            for cidr in &self.internal {
+                if cidr.contains(addr) {
+                    return true;
+                }
             }
+            return false;
         }
-        false
+        let Some(internal_len) = longest_match(&self.internal, addr) else { return false };
+        match longest_match(&self.external, addr) {
+            Some(external_len) => internal_len > external_len,
+            None => true,
+        }
     }
 
     /// A stable 64-bit digest of everything that changes what the computation produces
@@ -236,6 +277,52 @@ mod tests {
         assert!(!cfg.is_internal(addr("2600:1f18:1234:5700::9")));
         assert!(cfg.is_internal(addr("52.10.200.1")));
         assert!(!cfg.is_internal(addr("52.11.0.1")));
+    }
+
+    #[test]
+    fn external_blocks_carve_private_ranges_and_the_most_specific_block_wins() {
+        let c2: Cidr = "192.168.0.0/29".parse().unwrap();
+        let cfg = FeatureConfig::new(900, 86_400, &[]).unwrap().with_external(&[c2]);
+        // Inside the carved block: external, although 192.168.0.0/16 is built in.
+        assert!(!cfg.is_internal(addr("192.168.0.4")));
+        assert!(!cfg.is_internal(addr("192.168.0.7")));
+        // The rest of the private range stays internal; public addresses stay external.
+        assert!(cfg.is_internal(addr("192.168.0.8")));
+        assert!(cfg.is_internal(addr("10.0.1.5")));
+        assert!(!cfg.is_internal(addr("8.8.8.8")));
+
+        // A more specific internal block inside an external one is internal again
+        // (a lab's own hosts inside a range declared outside).
+        let host: Cidr = "192.168.0.5/32".parse().unwrap();
+        let cfg = FeatureConfig::new(900, 86_400, &[host]).unwrap().with_external(&[c2]);
+        assert!(cfg.is_internal(addr("192.168.0.5")));
+        assert!(!cfg.is_internal(addr("192.168.0.4")));
+
+        // Equal prefixes on both lists: the explicit external declaration wins.
+        let net: Cidr = "52.10.0.0/16".parse().unwrap();
+        let cfg = FeatureConfig::new(900, 86_400, &[net]).unwrap().with_external(&[net]);
+        assert!(!cfg.is_internal(addr("52.10.1.1")));
+
+        // An external block wider than the internal one does not override it.
+        let wide: Cidr = "10.0.0.0/7".parse().unwrap();
+        let cfg = FeatureConfig::new(900, 86_400, &[]).unwrap().with_external(&[wide]);
+        assert!(cfg.is_internal(addr("10.1.2.3")));
+        assert!(!cfg.is_internal(addr("11.1.2.3")));
+
+        // IPv6: a /64 carved out of the ULA range.
+        let v6: Cidr = "fd00:1::/64".parse().unwrap();
+        let cfg = FeatureConfig::default().with_external(&[v6]);
+        assert!(!cfg.is_internal(addr("fd00:1::9")));
+        assert!(cfg.is_internal(addr("fd00:2::9")));
+    }
+
+    #[test]
+    fn blocks_print_as_parsed() {
+        for text in ["192.168.0.0/29", "10.0.0.0/8", "0.0.0.0/0", "fd00:1::/64", "2600:1f18:1234:5600::/56"] {
+            assert_eq!(text.parse::<Cidr>().unwrap().to_string(), text);
+        }
+        // Host bits are cleared.
+        assert_eq!("192.168.7.9/16".parse::<Cidr>().unwrap().to_string(), "192.168.0.0/16");
     }
 
     #[test]

@@ -80,3 +80,17 @@ pub struct InspectArgs {
     #[arg(long, default_value_t = 10)]
     pub samples: usize,
 }
+
+/// Which addresses are inside the monitored estate (docs/features.md, "Internal and external").
+#[derive(Debug, Args, Clone, Default)]
+pub struct AddressArgs {
+    /// Extra internal address blocks beyond RFC 1918/6598 and ULA (the VPC CIDRs, e.g. its
+    /// IPv6 block, or a public server's own address); repeatable.
+    #[arg(long = "internal", visible_alias = "vpc-cidr", value_name = "CIDR")]
+    pub internal: Vec<String>,
+    /// Address blocks that are outside the estate even inside a private range (a lab's C2
+    /// server in 192.168.0.0/16, a partner reached over VPN); repeatable. The most specific
+    /// block wins between --internal (and the built-in ranges) and --external.
+    #[arg(long = "external", value_name = "CIDR")]
+    pub external: Vec<String>,
+}

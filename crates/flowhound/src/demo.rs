@@ -11,7 +11,7 @@ use flowhound_sim::{ScenarioInfo, SimConfig, evaluate, parse_findings, parse_lab
 
 use crate::cli::SourceArgs;
 use crate::score::score_and_write;
-use crate::train::{ModelSettings, extract, fit_and_save, print_summary};
+use crate::train::{AddressBlocks, ModelSettings, extract, fit_and_save, print_summary};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -57,7 +57,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
 
     println!("2/4 training on {}", args.out.join("train").display());
     let model_dir = args.out.join("model");
-    let (train_features, _) = extract(&source(&args.out.join("train")), 900, &[])?;
+    let (train_features, _) = extract(&source(&args.out.join("train")), 900, &AddressBlocks::default())?;
     let (baseline, manifest) = fit_and_save(&train_features, &ModelSettings::default(), &model_dir)?;
     drop(train_features);
     let t_train = started.elapsed().as_secs_f64();
@@ -65,7 +65,8 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
 
     println!("3/4 scoring {}", args.out.join("test").display());
     let findings_path = args.out.join("findings.jsonl");
-    let (test_features, _) = extract(&source(&args.out.join("test")), baseline.train.window_secs, &[])?;
+    let (test_features, _) =
+        extract(&source(&args.out.join("test")), baseline.train.window_secs, &AddressBlocks::default())?;
     let result = score_and_write(
         &baseline,
         &manifest,

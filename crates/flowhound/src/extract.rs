@@ -12,7 +12,7 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use clap::Args;
-use flowhound_features::{COLUMNS, Cidr, ColumnKind, FeatureConfig, FeatureState, Features, HostWindow, Value};
+use flowhound_features::{COLUMNS, ColumnKind, FeatureConfig, FeatureState, Features, HostWindow, Value};
 use flowhound_flowlog::ScanSummary;
 use flowhound_flowlog::time::format_rfc3339;
 use parquet::arrow::ArrowWriter;
@@ -20,7 +20,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
 use crate::UsageError;
-use crate::cli::SourceArgs;
+use crate::cli::{AddressArgs, SourceArgs};
 use crate::sources;
 
 #[derive(Debug, Args)]
@@ -36,10 +36,11 @@ pub struct ExtractArgs {
     /// Horizon of the pair timing series (a whole number of windows).
     #[arg(long, default_value = "24h")]
     pub horizon: String,
-    /// Extra internal address blocks (the VPC CIDRs, e.g. its IPv6 block); repeatable.
-    /// RFC 1918, 100.64.0.0/10 and fc00::/7 are always internal.
-    #[arg(long = "vpc-cidr", value_name = "CIDR")]
-    pub vpc_cidrs: Vec<String>,
+    #[command(flatten)]
+    pub addresses: AddressArgs,
+    /// TOML configuration: only the [features] table (internal/external blocks) is read.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     /// Also write the pair timing series (beaconing input) as JSON lines to this file.
     #[arg(long, value_name = "FILE")]
     pub pairs_out: Option<PathBuf>,
@@ -80,11 +81,11 @@ fn parse_secs(flag: &str, value: &str) -> Result<u64, UsageError> {
 fn config(args: &ExtractArgs) -> Result<FeatureConfig, UsageError> {
     let window = parse_secs("window", &args.window)?;
     let horizon = parse_secs("horizon", &args.horizon)?;
-    let mut cidrs = Vec::new();
-    for text in &args.vpc_cidrs {
-        cidrs.push(text.parse::<Cidr>().map_err(|e| UsageError(format!("--vpc-cidr: {e}")))?);
-    }
-    FeatureConfig::new(window, horizon, &cidrs).map_err(|e| UsageError(e.to_string()))
+    let settings = crate::train::read_settings(args.config.as_deref()).map_err(|e| UsageError(format!("{e:#}")))?;
+    let blocks = crate::train::address_blocks(&settings, &args.addresses)?;
+    Ok(FeatureConfig::new(window, horizon, &blocks.internal)
+        .map_err(|e| UsageError(e.to_string()))?
+        .with_external(&blocks.external))
 }
 
 pub fn run(args: &ExtractArgs) -> Result<ExitCode> {

@@ -15,7 +15,7 @@ use flowhound_model::finding::Finding;
 use flowhound_model::safelist::Safelist;
 
 use crate::UsageError;
-use crate::cli::SourceArgs;
+use crate::cli::{AddressArgs, SourceArgs};
 use crate::train::extract;
 
 #[derive(Debug, Args)]
@@ -34,9 +34,12 @@ pub struct ScoreArgs {
     /// Beaconing horizon (e.g. 24h, 1h for short sessions); default: the model's.
     #[arg(long)]
     pub horizon: Option<String>,
-    /// Extra internal address blocks (give the same as to `train`); repeatable.
-    #[arg(long = "internal", value_name = "CIDR")]
-    pub internal: Vec<String>,
+    /// TOML configuration: only the [features] table is read (the detector settings are the model's).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Give the same address blocks as to `train`.
+    #[command(flatten)]
+    pub addresses: AddressArgs,
 }
 
 /// Loads and verifies a model directory; a refused model is a runtime failure (exit 1).
@@ -95,8 +98,9 @@ pub fn run(args: &ScoreArgs) -> Result<ExitCode> {
         baseline.detect.validate().map_err(|e| UsageError(format!("--horizon: {e}")))?;
     }
     let safelist = read_safelist(args.safelist.as_deref())?;
-    let internal = crate::train::parse_internal(&args.internal)?;
-    let (features, _) = extract(&args.source, baseline.train.window_secs, &internal)?;
+    let settings = crate::train::read_settings(args.config.as_deref())?;
+    let blocks = crate::train::address_blocks(&settings, &args.addresses)?;
+    let (features, _) = extract(&args.source, baseline.train.window_secs, &blocks)?;
     let extracted = started.elapsed().as_secs_f64();
     let result = score_and_write(&baseline, &manifest, &features, &safelist, args.findings.as_deref())?;
     let count = |s: &str| result.findings.iter().filter(|f| f.severity.as_str() == s).count();

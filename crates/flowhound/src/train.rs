@@ -16,7 +16,7 @@ use flowhound_model::baseline::{Baseline, BaselineError, BaselineParams};
 use flowhound_model::detect::DetectConfig;
 
 use crate::UsageError;
-use crate::cli::SourceArgs;
+use crate::cli::{AddressArgs, SourceArgs};
 use crate::sources;
 
 #[derive(Debug, Args)]
@@ -29,40 +29,69 @@ pub struct TrainArgs {
     /// Feature window (e.g. 5m, 15m, 1h); the scorer uses the model's.
     #[arg(long, default_value = "15m")]
     pub window: String,
-    /// TOML configuration: the [detect] and [train] tables are read (see docs/detectors.md).
+    /// TOML configuration: the [detect], [train] and [features] tables are read (see docs/detectors.md).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Seed of every random choice of the fit (peer groups, isolation forest).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Extra internal address blocks beyond RFC 1918/6598 and ULA (e.g. a VPC's public IPv6 block); repeatable.
-    #[arg(long = "internal", value_name = "CIDR")]
-    pub internal: Vec<String>,
+    #[command(flatten)]
+    pub addresses: AddressArgs,
 }
 
-/// Parses `--internal` blocks.
-pub fn parse_internal(values: &[String]) -> Result<Vec<Cidr>, UsageError> {
-    let mut out = Vec::with_capacity(values.len());
-    for v in values {
-        out.push(v.parse::<Cidr>().map_err(|e| UsageError(format!("--internal: {e}")))?);
+/// Internal and external address blocks: the configuration file's `[features]` lists
+/// followed by the command line's.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AddressBlocks {
+    pub internal: Vec<Cidr>,
+    pub external: Vec<Cidr>,
+}
+
+impl AddressBlocks {
+    /// Adds the `--internal` / `--external` blocks of the command line.
+    pub fn extend_from_args(&mut self, args: &AddressArgs) -> Result<(), UsageError> {
+        for (flag, values, out) in
+            [("--internal", &args.internal, &mut self.internal), ("--external", &args.external, &mut self.external)]
+        {
+            for v in values {
+                out.push(v.parse::<Cidr>().map_err(|e| UsageError(format!("{flag}: {e}")))?);
+            }
+        }
+        Ok(())
     }
-    Ok(out)
 }
 
-/// The tables of the configuration file this command reads.
+/// The tables of the configuration file the model commands read.
 #[derive(Debug, Clone, Default)]
 pub struct ModelSettings {
     pub detect: DetectConfig,
     pub seed: Option<u64>,
+    pub addresses: AddressBlocks,
 }
 
-/// Reads `[detect]` and `[train]` from a TOML file; other tables belong to other commands.
+/// Reads `[detect]`, `[train]` and `[features]` from a TOML file; other tables belong to
+/// other commands.
 pub fn read_settings(path: Option<&Path>) -> Result<ModelSettings> {
     let Some(path) = path else { return Ok(ModelSettings::default()) };
     let text = std::fs::read_to_string(path).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
     let settings =
         flowhound_model::detect::parse_settings(&text).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
-    Ok(ModelSettings { detect: settings.detect, seed: settings.seed })
+    Ok(ModelSettings {
+        detect: settings.detect,
+        seed: settings.seed,
+        addresses: AddressBlocks { internal: settings.internal, external: settings.external },
+    })
+}
+
+/// The address blocks of the configuration file and the command line together.
+pub fn address_blocks(settings: &ModelSettings, args: &AddressArgs) -> Result<AddressBlocks, UsageError> {
+    let mut blocks = settings.addresses.clone();
+    blocks.extend_from_args(args)?;
+    if !blocks.external.is_empty() {
+        let external: Vec<String> = blocks.external.iter().map(ToString::to_string).collect();
+        tracing::info!(external = ?external, "address blocks declared external");
+    }
+    Ok(blocks)
 }
 
 pub fn parse_window(text: &str) -> Result<u64, UsageError> {
@@ -71,8 +100,10 @@ pub fn parse_window(text: &str) -> Result<u64, UsageError> {
 }
 
 /// Reads SOURCE into features with the given window (and a 24 h pair horizon).
-pub fn extract(source: &SourceArgs, window_secs: u64, internal: &[Cidr]) -> Result<(Features, ScanSummary)> {
-    let cfg = FeatureConfig::new(window_secs, 86_400, internal).map_err(|e| UsageError(e.to_string()))?;
+pub fn extract(source: &SourceArgs, window_secs: u64, blocks: &AddressBlocks) -> Result<(Features, ScanSummary)> {
+    let cfg = FeatureConfig::new(window_secs, 86_400, &blocks.internal)
+        .map_err(|e| UsageError(e.to_string()))?
+        .with_external(&blocks.external);
     let plan = sources::plan(source)?;
     if plan.objects.is_empty() {
         return Err(UsageError("no flow-log objects found in the given SOURCE".into()).into());
@@ -111,7 +142,8 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let settings = read_settings(args.config.as_deref())?;
     let window = parse_window(&args.window)?;
-    let (features, _) = extract(&args.source, window, &parse_internal(&args.internal)?)?;
+    let blocks = address_blocks(&settings, &args.addresses)?;
+    let (features, _) = extract(&args.source, window, &blocks)?;
     if features.rows.is_empty() {
         return Err(UsageError("no host windows in the training range (check SOURCE and --from/--to)".into()).into());
     }

@@ -2,9 +2,13 @@
 //! fleet make improbable, and internal scans.
 //!
 //! Per host and window, every (destination, port) the host never opened in training costs
-//! its surprise in bits under a Dirichlet back-off (host → peer group → fleet, see
-//! [`Context::edge_bits`]); administrative ports weigh more, and so does an hour of day in
-//! which the host never opened internal connections. A window that opens many new
+//! its surprise in bits (see [`Context::edge_surprise`]): that the host opens this port at
+//! all, under a Dirichlet back-off host → peer group → fleet in which the group counts only
+//! as far as the host resembles it; that it opens it towards this destination's group
+//! (nothing for a port the host routinely opens across the fleet — its role); and that the
+//! destination, present all through training, never served this port. Administrative ports
+//! weigh more, and so does an hour of day in which the host never opened internal
+//! connections. A window that opens many new
 //! (destination, port) pairs — far more than the host ever did — is a scan, reported with
 //! `evidence.kind = "scan"`, with the share of REJECTed flows.
 
@@ -14,20 +18,26 @@ use flowhound_features::{ADMIN_PORTS, InternalEdge};
 use flowhound_flowlog::Addr;
 use serde::{Deserialize, Serialize};
 
-use super::{Context, KEY_LATERAL, KEY_SCAN, RawHit, round3};
+use super::{Context, EdgeSurprise, KEY_LATERAL, KEY_SCAN, RawHit, round3};
 use crate::finding::{Hit, LATERAL_MOVEMENT};
 
 /// Lateral-movement settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LateralConfig {
-    /// Pseudo-counts of the back-off priors (host toward group, group toward fleet).
+    /// Pseudo-counts of the back-off priors: edge-days of the host toward its group's mix,
+    /// and pseudo-members of the group toward the fleet's mix.
     pub alpha_host: f64,
     pub alpha_group: f64,
     /// Multiplier of the surprise of an edge on an administrative port.
     pub admin_weight: f64,
     /// Bits added when the host never opened internal connections at this hour of day.
     pub odd_hour_bits: f64,
+    /// Distinct destinations on one port in training from which the port is the host's
+    /// routine (a bastion's SSH): new destination groups on it cost nothing.
+    pub routine_destinations: u32,
+    /// Bits added when the destination never served the port in training.
+    pub unserved_bits: f64,
     /// New (destination, port) pairs in one window from which a window is a scan candidate.
     pub scan_min_pairs: usize,
     /// Distinct destinations in one window from which a window is a scan candidate.
@@ -46,9 +56,11 @@ impl Default for LateralConfig {
     fn default() -> LateralConfig {
         LateralConfig {
             alpha_host: 5.0,
-            alpha_group: 20.0,
+            alpha_group: 5.0,
             admin_weight: 1.25,
             odd_hour_bits: 1.0,
+            routine_destinations: 3,
+            unserved_bits: 3.0,
             scan_min_pairs: 20,
             scan_min_destinations: 5,
             floor: 14.0,
@@ -115,7 +127,7 @@ pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
         let mut destinations: BTreeSet<Addr> = BTreeSet::new();
         let mut flows = 0u64;
         let mut rejects = 0u64;
-        let mut best: Option<(f64, &InternalEdge)> = None;
+        let mut best: Option<(f64, &InternalEdge, EdgeSurprise)> = None;
         let mut new_edges = 0usize;
         for e in &w.edges {
             destinations.insert(e.dst);
@@ -126,7 +138,11 @@ pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
             }
             new_pairs.insert((e.dst, e.dst_port));
             new_edges += 1;
-            let mut bits = ctx.edge_bits(*src, ctx.group(e.dst), e.dst_port);
+            let surprise = ctx.edge_surprise(*src, e.dst, e.dst_port);
+            let mut bits = surprise.port_bits + surprise.group_bits;
+            if surprise.unserved {
+                bits += cfg.unserved_bits;
+            }
             if ADMIN_PORTS.contains(&e.dst_port) {
                 bits *= cfg.admin_weight;
             }
@@ -135,8 +151,8 @@ pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
             }
             let sources = sources_of.get(&(e.dst, e.dst_port)).map_or(1, BTreeSet::len);
             bits /= 1.0 + 0.5 * (sources as f64 - 1.0);
-            if best.is_none_or(|(b, _)| bits > b) {
-                best = Some((bits, e));
+            if best.is_none_or(|(b, _, _)| bits > b) {
+                best = Some((bits, e, surprise));
             }
         }
         let (interface_id, instance_id) = ctx.ids(*src);
@@ -191,8 +207,9 @@ pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
             // The scan's own probes are not separate quiet edges.
             continue;
         }
-        let Some((bits, edge)) = best else { continue };
+        let Some((bits, edge, surprise)) = best else { continue };
         let raw = bits + 0.5 * (new_edges as f64).log2().max(0.0);
+        tracing::trace!(host = %src, peer = %edge.dst, port = edge.dst_port, window, raw, port_bits = surprise.port_bits, group_bits = surprise.group_bits, cohesion = surprise.cohesion, unserved = surprise.unserved, "lateral edge");
         let fanout = destinations.len();
         let historic_fanout = hist.map_or(0, |h| h.max_fanout);
         let dst_group = ctx.group(edge.dst);
@@ -201,6 +218,12 @@ pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
         evidence.insert("kind".into(), "new_edge".into());
         evidence.insert("new_edges".into(), new_edges.into());
         evidence.insert("surprise_bits".into(), round3(bits).into());
+        evidence.insert("port_bits".into(), round3(surprise.port_bits).into());
+        evidence.insert("group_bits".into(), round3(surprise.group_bits).into());
+        evidence.insert("routine_port".into(), surprise.routine.into());
+        evidence.insert("destination_served_by".into(), surprise.served_by.into());
+        evidence.insert("destination_never_served_port".into(), surprise.unserved.into());
+        evidence.insert("source_group_cohesion".into(), round3(surprise.cohesion).into());
         evidence.insert("admin_port".into(), admin.into());
         evidence.insert("odd_hour".into(), odd_hour.into());
         evidence.insert("peer_group".into(), dst_group.into());
@@ -215,14 +238,23 @@ pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
             Some(h) => format!("it opened {} distinct internal edges in training, never this one", h.edges.len()),
             None => "the host has no training history".to_string(),
         };
+        let port_history = if surprise.routine {
+            String::new()
+        } else if ctx.edge_model_port_days(*src, edge.dst_port) == 0 {
+            format!("; it never used port {} before", edge.dst_port)
+        } else {
+            String::new()
+        };
         let summary = format!(
-            "{} opened a new {}connection to {}:{} ({:.0} bits of surprise: {}){}",
+            "{} opened a new {}connection to {}:{} ({:.0} bits of surprise: {}{}){}{}",
             src,
             if admin { "administrative " } else { "" },
             edge.dst,
             edge.dst_port,
             bits,
             history,
+            port_history,
+            if surprise.unserved { "; nothing connected to that port of the destination in training" } else { "" },
             if odd_hour { "; at an hour it never does" } else { "" }
         );
         out.push(RawHit {

@@ -14,7 +14,7 @@ pub mod lateral;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
-use flowhound_features::{Features, HostWindow};
+use flowhound_features::{Cidr, Features, HostWindow};
 use flowhound_flowlog::Addr;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
@@ -84,18 +84,40 @@ impl DetectConfig {
     }
 }
 
-/// The model tables of a configuration file: `[detect]` (a [`DetectConfig`]) and
-/// `[train]` (`seed`). Other tables belong to other commands and are ignored here.
+/// The model tables of a configuration file: `[detect]` (a [`DetectConfig`]), `[train]`
+/// (`seed`) and `[features]` (`internal` and `external` address blocks, the file's
+/// equivalent of `--internal` / `--external`). Other tables belong to other commands and
+/// are ignored here.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Settings {
     pub detect: DetectConfig,
     pub seed: Option<u64>,
+    pub internal: Vec<Cidr>,
+    pub external: Vec<Cidr>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TrainTable {
     seed: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct FeaturesTable {
+    internal: Vec<String>,
+    external: Vec<String>,
+}
+
+fn parse_blocks(list: &str, values: &[String]) -> Result<Vec<Cidr>, SettingsError> {
+    let mut out = Vec::with_capacity(values.len());
+    for v in values {
+        let cidr = v
+            .parse::<Cidr>()
+            .map_err(|e| SettingsError::Table { table: "features", message: format!("{list}: {e}") })?;
+        out.push(cidr);
+    }
+    Ok(out)
 }
 
 /// Errors reading the configuration file's model tables.
@@ -125,6 +147,14 @@ pub fn parse_settings(text: &str) -> Result<Settings, SettingsError> {
             .try_into()
             .map_err(|e: toml::de::Error| SettingsError::Table { table: "train", message: e.to_string() })?;
         settings.seed = t.seed;
+    }
+    if let Some(f) = table.get("features") {
+        let f: FeaturesTable = f
+            .clone()
+            .try_into()
+            .map_err(|e: toml::de::Error| SettingsError::Table { table: "features", message: e.to_string() })?;
+        settings.internal = parse_blocks("internal", &f.internal)?;
+        settings.external = parse_blocks("external", &f.external)?;
     }
     settings.detect.validate()?;
     Ok(settings)
@@ -208,8 +238,6 @@ pub struct Context<'a> {
     dests: HashMap<(Addr, &'a str), &'a DestUse>,
     edges: HashSet<(Addr, Addr, u16)>,
     host_edge_counts: HashMap<(Addr, usize, u16), u32>,
-    group_edges: HashMap<(usize, usize, u16), u32>,
-    group_totals: HashMap<usize, u32>,
     global_edges: HashMap<(usize, u16), u32>,
     global_total: u32,
     prevalence: HashMap<&'a str, &'a Prevalence>,
@@ -222,6 +250,7 @@ pub struct Context<'a> {
     pub fleet_size: usize,
     pub n_groups: usize,
     gateways: HashSet<Addr>,
+    edge_model: EdgeModel,
 }
 
 impl<'a> Context<'a> {
@@ -248,13 +277,9 @@ impl<'a> Context<'a> {
                 host_edge_counts.insert((addr, g, port), n);
             }
         }
-        let mut group_edges = HashMap::new();
-        let mut group_totals: HashMap<usize, u32> = HashMap::new();
         let mut global_edges: HashMap<(usize, u16), u32> = HashMap::new();
         let mut global_total = 0u32;
-        for &(sg, dg, port, n) in &h.group_edges {
-            group_edges.insert((sg, dg, port), n);
-            *group_totals.entry(sg).or_default() += n;
+        for &(_, dg, port, n) in &h.group_edges {
             *global_edges.entry((dg, port)).or_default() += n;
             global_total += n;
         }
@@ -296,6 +321,7 @@ impl<'a> Context<'a> {
         }
         let mut fleet: HashSet<Addr> = hosts.keys().copied().collect();
         fleet.extend(by_host.keys().copied());
+        let edge_model = EdgeModel::new(&h.hosts, &group_of, baseline.detect.lateral.scan_min_pairs);
         let window_secs =
             features.rows.first().map(|r| r.window_end - r.window_start).unwrap_or(baseline.train.window_secs).max(1);
         Context {
@@ -306,8 +332,6 @@ impl<'a> Context<'a> {
             dests,
             edges,
             host_edge_counts,
-            group_edges,
-            group_totals,
             global_edges,
             global_total,
             prevalence,
@@ -319,6 +343,7 @@ impl<'a> Context<'a> {
             fleet_size: fleet.len().max(1),
             n_groups: baseline.groups.k().max(1),
             gateways,
+            edge_model,
         }
     }
 
@@ -365,33 +390,164 @@ impl<'a> Context<'a> {
         self.rows.get(&(host, window)).copied()
     }
 
-    /// Surprise, in bits, of `src` opening an edge to a host of group `dst_group` on
-    /// `port`: a host's own history smoothed toward its peer group's, which is smoothed
-    /// toward the fleet's (Dirichlet back-off), so "new for the host but common for its
-    /// group" costs a few bits and "new for everyone" many.
-    pub fn edge_bits(&self, src: Addr, dst_group: usize, port: u16) -> f64 {
+    /// Edge-days on which `host` opened `port` (to any destination) in training.
+    pub fn edge_model_port_days(&self, host: Addr, port: u16) -> u32 {
+        self.edge_model.host_port.get(&(host, port)).copied().unwrap_or(0)
+    }
+
+    /// How surprising it is that `src` opens `port` on `dst`, in bits, factored as
+    /// "this host opens this port at all" × "towards this destination's group" plus
+    /// destination-side novelty (see [`EdgeSurprise`]).
+    pub fn edge_surprise(&self, src: Addr, dst: Addr, port: u16) -> EdgeSurprise {
         let cfg = &self.baseline.detect.lateral;
-        let vocabulary = ((self.n_groups + 1) * 1024) as f64;
-        // A destination of unknown group (an address never seen) backs off to the port alone.
-        let unknown = dst_group >= self.n_groups;
-        let count_global = |g: usize| f64::from(self.global_edges.get(&(g, port)).copied().unwrap_or(0));
-        let n_all = if unknown { (0..self.n_groups).map(count_global).sum() } else { count_global(dst_group) };
-        let p_global = (n_all + 1.0) / (f64::from(self.global_total) + vocabulary);
+        let m = &self.edge_model;
+        let n_fleet_port = f64::from(m.fleet_port.get(&port).copied().unwrap_or(0));
+        let p_fleet = (n_fleet_port + 1.0) / (f64::from(self.global_total) + PORT_VOCABULARY);
+        // The group's habit is the average of its members' port mixes (each member weighs
+        // one, so a single busy admin host does not make RDP "common for the group"),
+        // leaving the host itself out.
         let sg = self.group(src);
-        let count_group = |g: usize| f64::from(self.group_edges.get(&(sg, g, port)).copied().unwrap_or(0));
-        let n_group = if unknown { (0..self.n_groups).map(count_group).sum() } else { count_group(dst_group) };
-        let total_group = f64::from(self.group_totals.get(&sg).copied().unwrap_or(0));
-        let p_group = (n_group + cfg.alpha_group * p_global) / (total_group + cfg.alpha_group);
-        let (n_host, total_host) = match self.host(src) {
-            Some(h) => {
-                let count_host = |g: usize| f64::from(self.host_edge_counts.get(&(src, g, port)).copied().unwrap_or(0));
-                let n = if unknown { (0..self.n_groups).map(count_host).sum() } else { count_host(dst_group) };
-                (n, f64::from(h.edge_total))
-            }
+        let own_share = m.host_share.get(&(src, port)).copied().unwrap_or(0.0);
+        let is_member = m.members_with_edges.contains(&src);
+        let members = m.group_members.get(&sg).copied().unwrap_or(0) - usize::from(is_member);
+        let share_sum = m.group_share.get(&(sg, port)).copied().unwrap_or(0.0) - own_share;
+        let members = members as f64;
+        let p_group = (share_sum.max(0.0) + cfg.alpha_group * p_fleet) / (members + cfg.alpha_group);
+        let (n_host_port, total_host) = match self.host(src) {
+            Some(h) => (f64::from(m.host_port.get(&(src, port)).copied().unwrap_or(0)), f64::from(h.edge_total)),
             None => (0.0, 0.0),
         };
-        let p_host = (n_host + cfg.alpha_host * p_group) / (total_host + cfg.alpha_host);
-        -p_host.max(1e-300).log2()
+        // A host whose own edges look nothing like its group's (a web host clustered with
+        // the Windows hosts by volume) should not inherit the group's habits: the prior
+        // leans on the group only as far as the host resembles it.
+        let cohesion = m.cohesion.get(&src).copied().unwrap_or(1.0);
+        let prior = cohesion * p_group + (1.0 - cohesion) * p_fleet;
+        let p_port = (n_host_port + cfg.alpha_host * prior) / (total_host + cfg.alpha_host);
+        let port_bits = -p_port.max(1e-300).log2();
+
+        // A port the host routinely opens on many destinations is its role (a bastion's
+        // SSH, a scanner's probes): a new destination group is its job, not a surprise.
+        let spread = m.host_port_destinations.get(&(src, port)).copied().unwrap_or(0);
+        let routine = spread >= cfg.routine_destinations || (spread > 0 && m.probing.contains(&src));
+        let dst_group = self.group(dst);
+        let group_bits = if routine || dst_group >= self.n_groups {
+            0.0
+        } else {
+            let n_fleet_group = f64::from(self.global_edges.get(&(dst_group, port)).copied().unwrap_or(0));
+            let p_fleet_group = (n_fleet_group + 1.0) / (n_fleet_port + self.n_groups as f64 + 1.0);
+            let n_host_group = match self.host(src) {
+                Some(_) => f64::from(self.host_edge_counts.get(&(src, dst_group, port)).copied().unwrap_or(0)),
+                None => 0.0,
+            };
+            let p = (n_host_group + cfg.alpha_host * p_fleet_group) / (n_host_port + cfg.alpha_host);
+            -p.max(1e-300).log2()
+        };
+        // A destination that was there all through training and never accepted this port
+        // from anyone but a scanner is not a server of it.
+        let served_by = m.served.get(&(dst, port)).copied().unwrap_or(0);
+        let unserved = self.hosts.contains_key(&dst) && served_by == 0;
+        EdgeSurprise { port_bits, group_bits, cohesion, routine, served_by, unserved }
+    }
+}
+
+/// Pseudo-vocabulary of ports for the fleet-level estimate.
+const PORT_VOCABULARY: f64 = 1024.0;
+
+/// The parts of a new edge's surprise, for the score and the evidence.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EdgeSurprise {
+    /// −log2 P(port | host), backed off host → peer group (weighted by cohesion) → fleet.
+    pub port_bits: f64,
+    /// −log2 P(destination group | port, host), backed off to the fleet's use of the port.
+    pub group_bits: f64,
+    /// How much the host's own port mix resembles its peer group's (histogram intersection).
+    pub cohesion: f64,
+    /// The host opened this port on at least `routine_destinations` destinations in training.
+    pub routine: bool,
+    /// Non-scanning sources that opened this port on the destination in training.
+    pub served_by: u32,
+    /// The destination was known in training and no one (scanners aside) opened this port on it.
+    pub unserved: bool,
+}
+
+/// Port-level counts behind [`Context::edge_surprise`], derived from the baseline's histories.
+#[derive(Debug, Default)]
+struct EdgeModel {
+    host_port: HashMap<(Addr, u16), u32>,
+    host_port_destinations: HashMap<(Addr, u16), u32>,
+    /// Share of the host's edge-days on each port.
+    host_share: HashMap<(Addr, u16), f64>,
+    /// Sum of the members' shares per (group, port), and members with any edge.
+    group_share: HashMap<(usize, u16), f64>,
+    group_members: HashMap<usize, usize>,
+    members_with_edges: HashSet<Addr>,
+    /// Hosts that open many pairs in one window (scanners, pollers): every port they
+    /// opened in training is their routine.
+    probing: HashSet<Addr>,
+    fleet_port: HashMap<u16, u32>,
+    served: HashMap<(Addr, u16), u32>,
+    cohesion: HashMap<Addr, f64>,
+}
+
+impl EdgeModel {
+    fn new(histories: &[HostHistory], group_of: &HashMap<Addr, usize>, scan_min_pairs: usize) -> EdgeModel {
+        let mut m = EdgeModel::default();
+        for h in histories {
+            let Some(src) = parse_addr(&h.ip) else { continue };
+            // Scanners and pollers (many pairs in one window) open everything; what they
+            // touch says nothing about which ports a destination serves.
+            let scanning = h.max_pairs as usize >= scan_min_pairs;
+            if scanning {
+                m.probing.insert(src);
+            }
+            for e in &h.edges {
+                *m.host_port.entry((src, e.port)).or_default() += e.days;
+                *m.host_port_destinations.entry((src, e.port)).or_default() += 1;
+                if !scanning && let Some(dst) = parse_addr(&e.dst) {
+                    *m.served.entry((dst, e.port)).or_default() += 1;
+                }
+            }
+        }
+        let mut host_ports: HashMap<Addr, Vec<(u16, u32)>> = HashMap::new();
+        for (&(src, port), &n) in &m.host_port {
+            host_ports.entry(src).or_default().push((port, n));
+            *m.fleet_port.entry(port).or_default() += n;
+        }
+        for (src, ports) in &host_ports {
+            let total: u32 = ports.iter().map(|(_, n)| n).sum();
+            if total == 0 {
+                continue;
+            }
+            m.members_with_edges.insert(*src);
+            let group = group_of.get(src).copied();
+            if let Some(g) = group {
+                *m.group_members.entry(g).or_default() += 1;
+            }
+            for &(port, n) in ports {
+                let share = f64::from(n) / f64::from(total);
+                m.host_share.insert((*src, port), share);
+                if let Some(g) = group {
+                    *m.group_share.entry((g, port)).or_default() += share;
+                }
+            }
+        }
+        // Cohesion: histogram intersection of the host's port mix with the mean mix of the
+        // rest of its group (leave-one-out, so a host is not compared with itself).
+        for (src, ports) in &host_ports {
+            let Some(&g) = group_of.get(src) else { continue };
+            let others = m.group_members.get(&g).copied().unwrap_or(0).saturating_sub(1);
+            if others == 0 || !m.members_with_edges.contains(src) {
+                continue;
+            }
+            let mut overlap = 0.0;
+            for &(port, _) in ports {
+                let own = m.host_share.get(&(*src, port)).copied().unwrap_or(0.0);
+                let rest = (m.group_share.get(&(g, port)).copied().unwrap_or(0.0) - own).max(0.0) / others as f64;
+                overlap += own.min(rest);
+            }
+            m.cohesion.insert(*src, overlap.clamp(0.0, 1.0));
+        }
+        m
     }
 }
 
@@ -510,4 +666,27 @@ fn explain(ctx: &Context<'_>, row: &HostWindow) -> (f64, serde_json::Value) {
         "most_unusual": top,
     });
     (boost, value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn features_table_gives_internal_and_external_blocks() {
+        let text = "[features]\ninternal = [\"64.225.56.201/32\"]\nexternal = [\"192.168.0.4/31\", \"fd00:1::/64\"]\n[train]\nseed = 3\n";
+        let settings = parse_settings(text).unwrap();
+        let internal: Cidr = "64.225.56.201/32".parse().unwrap();
+        assert_eq!(settings.internal, vec![internal]);
+        let external: Vec<String> = settings.external.iter().map(ToString::to_string).collect();
+        assert_eq!(external, ["192.168.0.4/31", "fd00:1::/64"]);
+        assert_eq!(settings.seed, Some(3));
+    }
+
+    #[test]
+    fn bad_features_table_is_refused() {
+        let err = parse_settings("[features]\nexternal = [\"192.168.0.4\"]\n").unwrap_err();
+        assert!(err.to_string().contains("[features]: external"), "{err}");
+        assert!(parse_settings("[features]\nexternals = []\n").is_err());
+    }
 }
