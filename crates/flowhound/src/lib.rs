@@ -9,6 +9,7 @@ mod evaluate;
 mod extract;
 mod inspect;
 mod logging;
+mod metrics;
 mod score;
 mod simulate;
 mod sources;
