@@ -3,13 +3,14 @@
 
 use flowhound_flowlog::Addr;
 use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
 
 /// Index into a partial's identifier table (interface and instance ids).
 pub(crate) type IdIx = u32;
 
 /// When a contribution counts, decided once every record has been seen: a flow logged
 /// by several interfaces must be counted from exactly one copy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub(crate) enum Cond {
     /// The sender's own interface copy, or traffic only one side can log.
     Always,
@@ -33,7 +34,7 @@ impl Cond {
 }
 
 /// Flows (records), packets and bytes of one direction.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Volume {
     pub flows: u64,
     pub packets: u64,
@@ -81,7 +82,7 @@ pub(crate) struct Flow {
 }
 
 /// What one host did in one window, from the copies sharing one [`Cond`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Acc {
     /// Records for which this host was the primary attribution (the sender when it is
     /// internal, else the receiver): the unit of the record conservation law.
@@ -100,6 +101,7 @@ pub(crate) struct Acc {
     pub syn_in: u64,
     pub max_flow_bytes_out: u64,
     /// Every peer, with the bytes this host sent it (0 for peers that only sent).
+    #[serde(with = "crate::serde_pairs")]
     pub peers: FxHashMap<Addr, u64>,
     pub dsts_out: FxHashSet<Addr>,
     pub dst_ports_out: FxHashSet<u16>,
@@ -229,7 +231,7 @@ impl Acc {
 }
 
 /// Everything known about one host in one window.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct HostAcc {
     /// The host has a capture of its own (a record logged by its interface) in the window.
     pub monitored: bool,
@@ -239,6 +241,7 @@ pub(crate) struct HostAcc {
     pub always: Acc,
     /// Contributions that may be duplicates, by counting condition: one per internal
     /// sender whose copy was logged by the receiver (hashed: a server has many senders).
+    #[serde(with = "crate::serde_pairs")]
     pub others: FxHashMap<Cond, Box<Acc>>,
 }
 
@@ -297,7 +300,7 @@ impl HostAcc {
 }
 
 /// Counts of one internal edge from the copies sharing one [`Cond`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct EdgeAcc {
     pub accept: u64,
     pub reject: u64,
@@ -317,7 +320,7 @@ impl EdgeAcc {
 }
 
 /// One connection event of a pair timing series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Event {
     /// Unix seconds of the record's first packet.
     pub start: u64,
@@ -330,7 +333,7 @@ pub struct Event {
 }
 
 /// Events of one pair series, kept as the earliest `cap` of each list.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct PairAcc {
     pub own: Vec<Event>,
     pub own_total: u64,

@@ -164,6 +164,37 @@ impl FeatureConfig {
         false
     }
 
+    /// A stable 64-bit digest of everything that changes what the computation produces
+    /// (window, horizon, internal blocks, limits). Checkpoints store it so that a state is
+    /// never resumed under a different configuration. FNV-1a: stable across builds and
+    /// platforms, unlike the std hasher.
+    pub fn fingerprint(&self) -> u64 {
+        let mut words: Vec<u128> = vec![u128::from(self.window_secs), u128::from(self.horizon_secs)];
+        for cidr in &self.internal {
+            words.push(cidr.base);
+            words.push(u128::from(cidr.len));
+        }
+        let l = &self.limits;
+        for limit in [
+            l.max_peers_per_host_window,
+            l.max_ports_per_host_window,
+            l.max_host_windows,
+            l.max_edges,
+            l.max_pairs,
+            l.max_events_per_pair,
+        ] {
+            words.push(limit as u128);
+        }
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for word in words {
+            for byte in word.to_le_bytes() {
+                hash ^= u64::from(byte);
+                hash = hash.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        hash
+    }
+
     /// The start of the feature window holding time `t`.
     #[inline]
     pub fn window_of(&self, t: u64) -> u64 {
@@ -215,6 +246,19 @@ mod tests {
         assert_eq!(FeatureConfig::new(7, 86_400, &[]).unwrap_err(), ConfigError::BadWindow(7));
         assert!(FeatureConfig::new(900, 1000, &[]).is_err());
         assert!(FeatureConfig::new(0, 86_400, &[]).is_err());
+    }
+
+    #[test]
+    fn fingerprint_tells_configurations_apart() {
+        let base = FeatureConfig::default();
+        assert_eq!(base.fingerprint(), FeatureConfig::default().fingerprint());
+        let window = FeatureConfig::new(300, 86_400, &[]).unwrap();
+        let cidr = FeatureConfig::new(900, 86_400, &["52.10.0.0/16".parse().unwrap()]).unwrap();
+        let mut limits = FeatureConfig::default();
+        limits.limits.max_pairs += 1;
+        for other in [window, cidr, limits] {
+            assert_ne!(base.fingerprint(), other.fingerprint());
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@
 mod acc;
 mod config;
 mod output;
+mod serde_pairs;
 mod state;
 
 pub use acc::{ADMIN_PORTS, Event};
@@ -27,4 +28,4 @@ pub use output::{
     COLUMNS, Column, ColumnKind, ExtractStats, FEATURE_SCHEMA_VERSION, Features, HostWindow, InternalEdge, PairSeries,
     Value, feature_names,
 };
-pub use state::FeatureState;
+pub use state::{CheckpointError, FeatureState};

@@ -2,7 +2,7 @@
 //! pair timing series and internal edges.
 
 use flowhound_flowlog::Addr;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::acc::Event;
 
@@ -359,7 +359,7 @@ pub struct InternalEdge {
 }
 
 /// Counts of what was read, dropped and refused.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExtractStats {
     /// Records given to the computation (NODATA/SKIPDATA included).
     pub records: u64,
@@ -386,7 +386,8 @@ pub struct ExtractStats {
 }
 
 impl ExtractStats {
-    pub(crate) fn merge(&mut self, o: &ExtractStats) {
+    /// Adds the counts of another computation (a partial over other input, or another drain).
+    pub fn merge(&mut self, o: &ExtractStats) {
         self.records += o.records;
         self.nodata += o.nodata;
         self.skipdata += o.skipdata;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use flowhound_flowlog::{Action, Addr, FlowDirection, FlowRecord, Interner, LogStatus, Partial, RecordSink, Sym};
 use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
 
 use crate::acc::{Cond, EdgeAcc, Event, Flow, HostAcc, IdIx, MAX_IDS_PER_HOST, PairAcc, push_event, trim};
 use crate::config::FeatureConfig;
@@ -14,8 +15,19 @@ use crate::output::{ExtractStats, Features, HostWindow, InternalEdge, PairId, Pa
 
 const NO_ID: IdIx = IdIx::MAX;
 
-/// Identifier strings (interface and instance ids) of one partial.
-#[derive(Debug, Default, Clone)]
+/// Errors resuming a checkpointed [`FeatureState`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckpointError {
+    #[error(
+        "the checkpoint was made under another feature configuration (fingerprint {checkpoint:016x}, this one {config:016x})"
+    )]
+    ConfigMismatch { checkpoint: u64, config: u64 },
+}
+
+/// Identifier strings (interface and instance ids) of one partial. Serialized as the
+/// list of strings; the index is rebuilt.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(from = "Vec<Box<str>>", into = "Vec<Box<str>>")]
 struct IdTable {
     strings: Vec<Box<str>>,
     index: FxHashMap<Box<str>, IdIx>,
@@ -37,9 +49,25 @@ impl IdTable {
     }
 }
 
+impl From<Vec<Box<str>>> for IdTable {
+    fn from(strings: Vec<Box<str>>) -> IdTable {
+        let mut table = IdTable::default();
+        for s in strings {
+            table.intern(&s);
+        }
+        table
+    }
+}
+
+impl From<IdTable> for Vec<Box<str>> {
+    fn from(table: IdTable) -> Vec<Box<str>> {
+        table.strings
+    }
+}
+
 /// What the records of one interface say about its own address: the interface-level
 /// `srcaddr`/`dstaddr` of every record include it, so it is the intersection of their pairs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 enum Candidates {
     #[default]
     Unseen,
@@ -80,13 +108,13 @@ impl Candidates {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct EniInfo {
     own: Candidates,
     instances: Vec<IdIx>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 struct EdgeKey {
     window: u64,
     src: Addr,
@@ -95,7 +123,7 @@ struct EdgeKey {
     protocol: u8,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 struct PairKey {
     host: Addr,
     peer: Addr,
@@ -115,24 +143,75 @@ enum Side {
 /// Host-window features, pair series and internal edges over some objects. Feed it
 /// records (it is a [`RecordSink`]), merge partials over disjoint inputs
 /// ([`Partial::merge`]), then call [`FeatureState::finish`].
-#[derive(Debug, Clone)]
+///
+/// A long-running process instead drains finished windows as its watermark advances
+/// ([`FeatureState::drain_finished`]), reads the pair series of the last horizon
+/// ([`FeatureState::pair_series`]), evicts old pair events
+/// ([`FeatureState::evict_pairs_before`]) and checkpoints the state with serde between
+/// objects. The configuration is not serialized: a deserialized state must be given it
+/// back with [`FeatureState::resume`] before use, which refuses a checkpoint made under a
+/// different configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FeatureState {
+    /// Replaced by [`FeatureState::resume`] after deserialization.
+    #[serde(skip)]
     cfg: Arc<FeatureConfig>,
+    /// [`FeatureConfig::fingerprint`] of the configuration the state was built under.
+    config_fingerprint: u64,
     ids: IdTable,
-    /// Per-object cache from the object's symbols to `ids`; reset at each object's end.
+    /// Per-object cache from the object's symbols to `ids`; reset at each object's end
+    /// (so not part of a checkpoint, which is taken between objects).
+    #[serde(skip)]
     sym_ids: Vec<IdIx>,
     enis: Vec<EniInfo>,
+    #[serde(with = "crate::serde_pairs")]
     hosts: FxHashMap<(Addr, u64), HostAcc>,
+    #[serde(with = "crate::serde_pairs")]
     edges: FxHashMap<EdgeKey, Vec<(Cond, EdgeAcc)>>,
+    #[serde(with = "crate::serde_pairs")]
     pairs: FxHashMap<PairKey, PairAcc>,
     skipdata: FxHashSet<(IdIx, u64)>,
+    /// (host, horizon start) of hosts with a capture of their own in an already drained
+    /// window: the pair series rule needs it after the window itself is gone.
+    monitored_horizons: FxHashSet<(Addr, u64)>,
+    /// Counts since the last drain.
     stats: ExtractStats,
+}
+
+/// What the interfaces' records say about their own addresses, from everything seen so far.
+struct Resolution {
+    own: Vec<Option<Addr>>,
+    /// Interfaces that only ever saw one peer, by that pair: the one whose copies count.
+    canonical: FxHashMap<(Addr, Addr), IdIx>,
+    unresolved: u64,
+}
+
+impl Resolution {
+    /// The own address is one of every record's two interface addresses, so if it is
+    /// not the source it is the destination.
+    fn side(&self, eni: IdIx, iface_src: Addr) -> Side {
+        match self.own.get(eni as usize).copied().flatten() {
+            Some(a) if a == iface_src => Side::Sender,
+            Some(_) => Side::Receiver,
+            None => Side::Unknown,
+        }
+    }
+
+    /// True when this copy of `host`'s traffic was logged by `host`'s own interface.
+    fn is_own_capture(&self, host: Addr, cond: Cond) -> Option<IdIx> {
+        let Cond::ByEni { eni, src, iface_src } = cond else { return None };
+        let mine = match self.side(eni, iface_src) {
+            Side::Sender => host == src,
+            Side::Receiver => host != src,
+            Side::Unknown => false,
+        };
+        mine.then_some(eni)
+    }
 }
 
 impl FeatureState {
     pub fn new(cfg: Arc<FeatureConfig>) -> FeatureState {
         FeatureState {
-            cfg,
             ids: IdTable::default(),
             sym_ids: Vec::new(),
             enis: Vec::new(),
@@ -140,8 +219,24 @@ impl FeatureState {
             edges: FxHashMap::default(),
             pairs: FxHashMap::default(),
             skipdata: FxHashSet::default(),
+            monitored_horizons: FxHashSet::default(),
             stats: ExtractStats::default(),
+            config_fingerprint: cfg.fingerprint(),
+            cfg,
         }
+    }
+
+    /// Gives a deserialized checkpoint its configuration back. Refuses a checkpoint made
+    /// under a different configuration: its windows, limits and internal blocks would not
+    /// match what is fed next.
+    pub fn resume(mut self, cfg: Arc<FeatureConfig>) -> Result<FeatureState, CheckpointError> {
+        let config = cfg.fingerprint();
+        if config != self.config_fingerprint {
+            return Err(CheckpointError::ConfigMismatch { checkpoint: self.config_fingerprint, config });
+        }
+        self.cfg = cfg;
+        self.sym_ids.clear();
+        Ok(self)
     }
 
     /// Host-windows held: the memory of the computation grows with this, not with records.
@@ -377,161 +472,16 @@ impl FeatureState {
 
     /// Applies the de-duplication rules and computes the output. Deterministic: the
     /// result depends only on the records, not on how they were split or ordered.
-    pub fn finish(self) -> Features {
-        let FeatureState { cfg, ids, enis, mut hosts, edges, pairs, skipdata, mut stats, .. } = self;
-        let own: Vec<Option<Addr>> = enis
-            .iter()
-            .map(|e| match e.own {
-                Candidates::One(a) => Some(a),
-                _ => None,
-            })
-            .collect();
-        // Interfaces that only ever saw one peer cannot tell which end is theirs. Two such
-        // interfaces logging the same pair are the two ends' copies: count the copies of the
-        // interface whose id sorts first, so the flow still counts once.
-        let mut canonical: FxHashMap<(Addr, Addr), IdIx> = FxHashMap::default();
-        for (ix, info) in enis.iter().enumerate() {
-            if let Candidates::Two(a, b) = info.own {
-                stats.interfaces_unresolved += 1;
-                let ix = ix as IdIx;
-                let slot = canonical.entry((a, b)).or_insert(ix);
-                if ids.get(ix) < ids.get(*slot) {
-                    *slot = ix;
-                }
-            }
-        }
-        // The own address is one of every record's two interface addresses, so if it is
-        // not the source it is the destination.
-        let side = |eni: IdIx, iface_src: Addr| -> Side {
-            match own.get(eni as usize).copied().flatten() {
-                Some(a) if a == iface_src => Side::Sender,
-                Some(_) => Side::Receiver,
-                None => Side::Unknown,
-            }
-        };
-        // Captures only known once interface addresses are: mark those hosts as monitored.
-        for (&(host, _), acc) in hosts.iter_mut() {
-            let mut found = Vec::new();
-            for cond in acc.others.keys() {
-                if let Cond::ByEni { eni, src, iface_src } = *cond {
-                    let mine = match side(eni, iface_src) {
-                        Side::Sender => host == src,
-                        Side::Receiver => host != src,
-                        Side::Unknown => false,
-                    };
-                    if mine {
-                        found.push(eni);
-                    }
-                }
-            }
-            for eni in found {
-                acc.monitored = true;
-                acc.note_eni(Some(eni));
-            }
-        }
-        let mut monitored: FxHashSet<(Addr, u64)> = FxHashSet::default();
-        for (&key, acc) in &hosts {
-            if acc.monitored {
-                monitored.insert(key);
-            }
-        }
-        let counts = |cond: Cond, window: u64| -> bool {
-            let unmonitored = |a: Addr| !monitored.contains(&(a, window));
-            match cond {
-                Cond::Always => true,
-                Cond::Unmonitored(a) => unmonitored(a),
-                Cond::Neither(a, b) => unmonitored(a) && unmonitored(b),
-                Cond::ByEni { eni, src, iface_src } => match side(eni, iface_src) {
-                    Side::Sender => true,
-                    Side::Receiver => unmonitored(src),
-                    Side::Unknown => match enis.get(eni as usize).map(|e| e.own) {
-                        Some(Candidates::Two(a, b)) => canonical.get(&(a, b)).is_none_or(|&c| c == eni),
-                        _ => true,
-                    },
-                },
-            }
-        };
-        let limits = &cfg.limits;
-        let mut rows = Vec::with_capacity(hosts.len());
-        for ((host, window), acc) in hosts {
-            let mut total = crate::acc::Acc::default();
-            for (cond, part) in acc.parts() {
-                if counts(cond, window) {
-                    total.merge(part, limits.max_peers_per_host_window, limits.max_ports_per_host_window);
-                } else {
-                    stats.duplicates_dropped += part.records;
-                }
-            }
-            if total.out.flows + total.inn.flows == 0 {
-                continue;
-            }
-            stats.set_overflow += total.overflow;
-            let incomplete = acc.enis.iter().any(|e| skipdata.contains(&(*e, window)));
-            let mut interface_id: Option<&str> = None;
-            let mut instance_id: Option<&str> = None;
-            for &e in &acc.enis {
-                let name = ids.get(e);
-                if interface_id.is_none_or(|cur| name < cur) {
-                    interface_id = Some(name);
-                }
-                for &inst in enis.get(e as usize).map_or(&[][..], |i| &i.instances[..]) {
-                    let name = ids.get(inst);
-                    if instance_id.is_none_or(|cur| name < cur) {
-                        instance_id = Some(name);
-                    }
-                }
-            }
-            rows.push(row(&cfg, host, window, &total, interface_id, instance_id, incomplete));
-        }
-        rows.sort_by_key(|r| (r.window_start, r.host));
-
-        let mut out_edges = Vec::with_capacity(edges.len());
-        for (key, parts) in edges {
-            let mut e = EdgeAcc::default();
-            for (cond, part) in &parts {
-                if counts(*cond, key.window) {
-                    e.merge(part);
-                }
-            }
-            if e.accept + e.reject == 0 {
-                continue;
-            }
-            out_edges.push(InternalEdge {
-                window_start: key.window,
-                window_end: key.window + cfg.window_secs(),
-                src: key.src,
-                dst: key.dst,
-                dst_port: key.port,
-                protocol: key.protocol,
-                flows_accept: e.accept,
-                flows_reject: e.reject,
-                packets: e.packets,
-                bytes: e.bytes,
-                syn: e.syn,
-            });
-        }
-        out_edges.sort_by(|a, b| {
-            (a.window_start, a.src, a.dst, a.dst_port, a.protocol).cmp(&(
-                b.window_start,
-                b.src,
-                b.dst,
-                b.dst_port,
-                b.protocol,
-            ))
-        });
-
-        // A host with any capture of its own in the horizon logs its external pairs itself;
-        // gateway copies would count them twice.
-        let mut monitored_horizon: FxHashSet<(Addr, u64)> = FxHashSet::default();
-        for &(host, window) in &monitored {
-            monitored_horizon.insert((host, cfg.horizon_of(window)));
-        }
-        let cap = limits.max_events_per_pair;
-        let mut out_pairs = Vec::with_capacity(pairs.len());
-        for (key, pair) in pairs {
+    pub fn finish(mut self) -> Features {
+        let resolution = self.resolution();
+        let (rows, edges) = self.take_windows(u64::MAX, &resolution);
+        self.stats.interfaces_unresolved += resolution.unresolved;
+        let cap = self.cfg.limits.max_events_per_pair;
+        let mut pairs = Vec::with_capacity(self.pairs.len());
+        for (key, pair) in std::mem::take(&mut self.pairs) {
             let PairAcc { mut own, own_total, other, other_total, aws_service } = pair;
             let mut total = own_total;
-            if !monitored_horizon.contains(&(key.host, key.horizon)) {
+            if !self.monitored_horizons.contains(&(key.host, key.horizon)) {
                 own.extend(other);
                 total += other_total;
             }
@@ -546,24 +496,279 @@ impl FeatureState {
                 port: key.port,
                 protocol: key.protocol,
                 horizon_start: key.horizon,
-                horizon_end: key.horizon + cfg.horizon_secs(),
+                horizon_end: key.horizon + self.cfg.horizon_secs(),
             };
             let series = PairSeries::from_events(id, &own, total, aws_service);
-            stats.events_dropped += series.events_dropped;
-            out_pairs.push(series);
+            self.stats.events_dropped += series.events_dropped;
+            pairs.push(series);
         }
-        out_pairs.sort_by(|a, b| {
-            (a.host, a.peer, a.port, a.protocol, a.horizon_start).cmp(&(
-                b.host,
-                b.peer,
-                b.port,
+        sort_pairs(&mut pairs);
+        tracing::debug!(rows = rows.len(), edges = edges.len(), pairs = pairs.len(), "features finished");
+        Features { rows, pairs, edges, stats: self.stats }
+    }
+
+    /// Removes and returns, finished, the host windows and internal edges whose window
+    /// ends at or before `watermark` (Unix seconds), applying the same de-duplication
+    /// rules as [`FeatureState::finish`]; later windows stay open. The returned
+    /// [`Features::stats`] are the counts since the previous drain, so the stats of all
+    /// drains plus the final `finish` add up to those of one `finish` over everything.
+    /// Pair series are not drained: see [`FeatureState::pair_series`].
+    ///
+    /// Exact only if every copy of every flow in those windows (both ends' interfaces, a
+    /// gateway's) has been fed by then: a copy arriving later opens the window again and
+    /// is counted in a second, partial row. Choosing a watermark that lags the newest
+    /// record by the logs' delivery lateness is the caller's job.
+    pub fn drain_finished(&mut self, watermark: u64) -> Features {
+        let resolution = self.resolution();
+        let (rows, edges) = self.take_windows(watermark, &resolution);
+        tracing::debug!(watermark, rows = rows.len(), edges = edges.len(), "finished windows drained");
+        Features { rows, pairs: Vec::new(), edges, stats: std::mem::take(&mut self.stats) }
+    }
+
+    /// The pair series over the horizon ending at `watermark`: one per (host, external
+    /// peer, port, protocol) with events starting in `[watermark - horizon, watermark)`,
+    /// with the same copy rule as [`FeatureState::finish`] (a gateway's copies count only
+    /// for hosts with no capture of their own in the stored horizon the event falls in).
+    /// The state is not changed; `horizon_start`/`horizon_end` of each series are the
+    /// bounds above. Pairs past the per-pair event limit report a lower bound.
+    pub fn pair_series(&self, watermark: u64) -> Vec<PairSeries> {
+        let horizon = self.cfg.horizon_secs();
+        let from = watermark.saturating_sub(horizon);
+        let resolution = self.resolution();
+        let mut monitored: FxHashSet<(Addr, u64)> = self.monitored_horizons.clone();
+        for (host, window) in self.monitored_windows(&resolution) {
+            monitored.insert((host, self.cfg.horizon_of(window)));
+        }
+        let mut grouped: FxHashMap<(Addr, Addr, u16, u8), SeriesParts> = FxHashMap::default();
+        for (key, pair) in &self.pairs {
+            if key.horizon >= watermark || key.horizon + horizon <= from {
+                continue;
+            }
+            let entry = grouped.entry((key.host, key.peer, key.port, key.protocol)).or_default();
+            let mut lists = vec![(&pair.own, pair.own_total)];
+            if !monitored.contains(&(key.host, key.horizon)) {
+                lists.push((&pair.other, pair.other_total));
+            }
+            for (list, total) in lists {
+                // Events beyond the per-pair limit are the bucket's latest: count them as in range.
+                entry.total += total.saturating_sub(list.len() as u64);
+                for e in list {
+                    if e.start >= from && e.start < watermark {
+                        entry.events.push(*e);
+                        entry.total += 1;
+                    }
+                }
+            }
+            entry.aws_service |= pair.aws_service;
+        }
+        let cap = self.cfg.limits.max_events_per_pair;
+        let mut out = Vec::with_capacity(grouped.len());
+        for ((host, peer, port, protocol), SeriesParts { mut events, total, aws_service }) in grouped {
+            if total == 0 {
+                continue;
+            }
+            trim(&mut events, cap);
+            events.sort_unstable();
+            let id = PairId { host, peer, port, protocol, horizon_start: from, horizon_end: watermark };
+            out.push(PairSeries::from_events(id, &events, total, aws_service));
+        }
+        sort_pairs(&mut out);
+        out
+    }
+
+    /// Forgets pair events that started before `cutoff` (Unix seconds), so that a
+    /// long-running process holds at most the horizon it reads. Returns the events removed.
+    pub fn evict_pairs_before(&mut self, cutoff: u64) -> u64 {
+        let horizon = self.cfg.horizon_secs();
+        let mut removed = 0u64;
+        self.pairs.retain(|key, pair| {
+            if key.horizon + horizon <= cutoff {
+                removed += pair.own.len() as u64 + pair.other.len() as u64;
+                return false;
+            }
+            if key.horizon < cutoff {
+                let (own, other) = (pair.own.len(), pair.other.len());
+                pair.own.retain(|e| e.start >= cutoff);
+                pair.other.retain(|e| e.start >= cutoff);
+                let own_gone = (own - pair.own.len()) as u64;
+                let other_gone = (other - pair.other.len()) as u64;
+                pair.own_total -= own_gone;
+                pair.other_total -= other_gone;
+                removed += own_gone + other_gone;
+            }
+            pair.own_total + pair.other_total > 0
+        });
+        self.monitored_horizons.retain(|&(_, h)| h + horizon > cutoff);
+        removed
+    }
+
+    fn resolution(&self) -> Resolution {
+        let own: Vec<Option<Addr>> = self
+            .enis
+            .iter()
+            .map(|e| match e.own {
+                Candidates::One(a) => Some(a),
+                _ => None,
+            })
+            .collect();
+        // Interfaces that only ever saw one peer cannot tell which end is theirs. Two such
+        // interfaces logging the same pair are the two ends' copies: count the copies of the
+        // interface whose id sorts first, so the flow still counts once.
+        let mut canonical: FxHashMap<(Addr, Addr), IdIx> = FxHashMap::default();
+        let mut unresolved = 0;
+        for (ix, info) in self.enis.iter().enumerate() {
+            if let Candidates::Two(a, b) = info.own {
+                unresolved += 1;
+                let ix = ix as IdIx;
+                let slot = canonical.entry((a, b)).or_insert(ix);
+                if self.ids.get(ix) < self.ids.get(*slot) {
+                    *slot = ix;
+                }
+            }
+        }
+        Resolution { own, canonical, unresolved }
+    }
+
+    /// Host-windows held that have a capture of their own, including the captures only
+    /// known once interface addresses are.
+    fn monitored_windows(&self, resolution: &Resolution) -> FxHashSet<(Addr, u64)> {
+        let mut monitored = FxHashSet::default();
+        for (&(host, window), acc) in &self.hosts {
+            if acc.monitored || acc.others.keys().any(|c| resolution.is_own_capture(host, *c).is_some()) {
+                monitored.insert((host, window));
+            }
+        }
+        monitored
+    }
+
+    /// Removes the host windows and edges ending at or before `watermark` and turns them
+    /// into output rows, de-duplicated.
+    fn take_windows(&mut self, watermark: u64, resolution: &Resolution) -> (Vec<HostWindow>, Vec<InternalEdge>) {
+        let window_secs = self.cfg.window_secs();
+        let closed = |window: u64| window + window_secs <= watermark;
+        let mut hosts: Vec<((Addr, u64), HostAcc)> = self.hosts.extract_if(|key, _| closed(key.1)).collect();
+        // Captures only known once interface addresses are: mark those hosts as monitored.
+        let mut monitored: FxHashSet<(Addr, u64)> = FxHashSet::default();
+        for (key, acc) in hosts.iter_mut() {
+            let (host, window) = *key;
+            let found: Vec<IdIx> = acc.others.keys().filter_map(|c| resolution.is_own_capture(host, *c)).collect();
+            for eni in found {
+                acc.monitored = true;
+                acc.note_eni(Some(eni));
+            }
+            if acc.monitored {
+                monitored.insert((host, window));
+                self.monitored_horizons.insert((host, self.cfg.horizon_of(window)));
+            }
+        }
+        let enis = &self.enis;
+        let counts = |cond: Cond, window: u64| -> bool {
+            let unmonitored = |a: Addr| !monitored.contains(&(a, window));
+            match cond {
+                Cond::Always => true,
+                Cond::Unmonitored(a) => unmonitored(a),
+                Cond::Neither(a, b) => unmonitored(a) && unmonitored(b),
+                Cond::ByEni { eni, src, iface_src } => match resolution.side(eni, iface_src) {
+                    Side::Sender => true,
+                    Side::Receiver => unmonitored(src),
+                    Side::Unknown => match enis.get(eni as usize).map(|e| e.own) {
+                        Some(Candidates::Two(a, b)) => resolution.canonical.get(&(a, b)).is_none_or(|&c| c == eni),
+                        _ => true,
+                    },
+                },
+            }
+        };
+        let limits = &self.cfg.limits;
+        let mut rows = Vec::with_capacity(hosts.len());
+        for ((host, window), acc) in hosts {
+            let mut total = crate::acc::Acc::default();
+            for (cond, part) in acc.parts() {
+                if counts(cond, window) {
+                    total.merge(part, limits.max_peers_per_host_window, limits.max_ports_per_host_window);
+                } else {
+                    self.stats.duplicates_dropped += part.records;
+                }
+            }
+            if total.out.flows + total.inn.flows == 0 {
+                continue;
+            }
+            self.stats.set_overflow += total.overflow;
+            let incomplete = acc.enis.iter().any(|e| self.skipdata.contains(&(*e, window)));
+            let mut interface_id: Option<&str> = None;
+            let mut instance_id: Option<&str> = None;
+            for &e in &acc.enis {
+                let name = self.ids.get(e);
+                if interface_id.is_none_or(|cur| name < cur) {
+                    interface_id = Some(name);
+                }
+                for &inst in enis.get(e as usize).map_or(&[][..], |i| &i.instances[..]) {
+                    let name = self.ids.get(inst);
+                    if instance_id.is_none_or(|cur| name < cur) {
+                        instance_id = Some(name);
+                    }
+                }
+            }
+            rows.push(row(&self.cfg, host, window, &total, interface_id, instance_id, incomplete));
+        }
+        rows.sort_by_key(|r| (r.window_start, r.host));
+
+        let mut edges = Vec::new();
+        for (key, parts) in self.edges.extract_if(|key, _| closed(key.window)) {
+            let mut e = EdgeAcc::default();
+            for (cond, part) in &parts {
+                if counts(*cond, key.window) {
+                    e.merge(part);
+                }
+            }
+            if e.accept + e.reject == 0 {
+                continue;
+            }
+            edges.push(InternalEdge {
+                window_start: key.window,
+                window_end: key.window + window_secs,
+                src: key.src,
+                dst: key.dst,
+                dst_port: key.port,
+                protocol: key.protocol,
+                flows_accept: e.accept,
+                flows_reject: e.reject,
+                packets: e.packets,
+                bytes: e.bytes,
+                syn: e.syn,
+            });
+        }
+        edges.sort_by(|a, b| {
+            (a.window_start, a.src, a.dst, a.dst_port, a.protocol).cmp(&(
+                b.window_start,
+                b.src,
+                b.dst,
+                b.dst_port,
                 b.protocol,
-                b.horizon_start,
             ))
         });
-        tracing::debug!(rows = rows.len(), edges = out_edges.len(), pairs = out_pairs.len(), "features finished");
-        Features { rows, pairs: out_pairs, edges: out_edges, stats }
+        self.skipdata.retain(|&(_, window)| !closed(window));
+        (rows, edges)
     }
+}
+
+/// A pair series being gathered from its stored horizons.
+#[derive(Default)]
+struct SeriesParts {
+    events: Vec<Event>,
+    total: u64,
+    aws_service: bool,
+}
+
+fn sort_pairs(pairs: &mut [PairSeries]) {
+    pairs.sort_by(|a, b| {
+        (a.host, a.peer, a.port, a.protocol, a.horizon_start).cmp(&(
+            b.host,
+            b.peer,
+            b.port,
+            b.protocol,
+            b.horizon_start,
+        ))
+    });
 }
 
 fn row(
@@ -664,7 +869,7 @@ impl RecordSink for FeatureState {
 
 impl Partial for FeatureState {
     fn merge(&mut self, other: FeatureState) {
-        let FeatureState { ids, enis, hosts, edges, pairs, skipdata, stats, .. } = other;
+        let FeatureState { ids, enis, hosts, edges, pairs, skipdata, monitored_horizons, stats, .. } = other;
         let mut map: Vec<IdIx> = Vec::with_capacity(ids.strings.len());
         for s in &ids.strings {
             map.push(self.ids.intern(s));
@@ -734,6 +939,7 @@ impl Partial for FeatureState {
         for (eni, window) in skipdata {
             self.skipdata.insert((map[eni as usize], window));
         }
+        self.monitored_horizons.extend(monitored_horizons);
         self.stats.merge(&stats);
     }
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use flowhound_features::{FeatureConfig, FeatureState, Features};
+use flowhound_features::{CheckpointError, FeatureConfig, FeatureState, Features};
 use flowhound_flowlog::{Action, Addr, FlowDirection, FlowRecord, Interner, LogStatus, Partial, RecordSink};
 use proptest::prelude::*;
 
@@ -184,4 +184,112 @@ proptest! {
         }
         prop_assert_eq!(got, expected);
     }
+
+    #[test]
+    fn drained_windows_plus_the_rest_equal_finish(specs in prop::collection::vec(spec(), 0..80), at in 0u64..4600) {
+        let whole = run(&specs, 4);
+        let mut state = FeatureState::new(Arc::new(FeatureConfig::default()));
+        feed(&mut state, &specs, 4);
+        let watermark = T0 + at;
+        let drained = state.drain_finished(watermark);
+        prop_assert!(drained.rows.iter().all(|r| r.window_end <= watermark));
+        prop_assert!(drained.edges.iter().all(|e| e.window_end <= watermark));
+        prop_assert!(drained.pairs.is_empty());
+        let rest = state.finish();
+        prop_assert!(rest.rows.iter().all(|r| r.window_end > watermark));
+        let mut rows = drained.rows;
+        rows.extend(rest.rows);
+        let mut edges = drained.edges;
+        edges.extend(rest.edges);
+        let mut stats = drained.stats;
+        stats.merge(&rest.stats);
+        prop_assert_eq!(rows, whole.rows);
+        prop_assert_eq!(edges, whole.edges);
+        prop_assert_eq!(rest.pairs, whole.pairs);
+        prop_assert_eq!(stats, whole.stats);
+    }
+
+    #[test]
+    fn checkpoint_and_resume_changes_nothing(specs in prop::collection::vec(spec(), 0..60), split in 0usize..60, drain in any::<bool>()) {
+        let cfg = Arc::new(FeatureConfig::default());
+        let split = split.min(specs.len());
+        let mut straight = FeatureState::new(cfg.clone());
+        feed(&mut straight, &specs[..split], 3);
+        let mut resumed = FeatureState::new(cfg.clone());
+        feed(&mut resumed, &specs[..split], 3);
+        let (mut drained_straight, mut drained_resumed) = (None, None);
+        if drain {
+            drained_straight = Some(straight.drain_finished(T0 + 1800));
+            drained_resumed = Some(resumed.drain_finished(T0 + 1800));
+        }
+        let text = serde_json::to_string(&resumed).unwrap();
+        let restored: FeatureState = serde_json::from_str(&text).unwrap();
+        let mut resumed = restored.resume(cfg).unwrap();
+        feed(&mut straight, &specs[split..], 3);
+        feed(&mut resumed, &specs[split..], 3);
+        prop_assert_eq!(drained_resumed, drained_straight);
+        prop_assert_eq!(resumed.finish(), straight.finish());
+    }
+
+    #[test]
+    fn pair_series_over_a_stored_horizon_equal_finish(specs in prop::collection::vec(spec(), 0..80)) {
+        let mut state = FeatureState::new(Arc::new(FeatureConfig::default()));
+        feed(&mut state, &specs, 4);
+        // T0 + 3600 lies inside one stored day: ending the horizon with that day reads it whole.
+        let day_end = T0 - T0 % 86_400 + 86_400;
+        let series = state.pair_series(day_end);
+        prop_assert_eq!(&state.pair_series(day_end), &series);
+        let finished = state.finish();
+        prop_assert_eq!(series, finished.pairs);
+    }
+
+    #[test]
+    fn eviction_forgets_only_what_is_before_the_cutoff(specs in prop::collection::vec(spec(), 0..80), cut in 0u64..3600) {
+        // One-hour horizon: the specs start in [T0, T0 + 3600), one stored horizon, which
+        // `pair_series(T0 + 3600)` reads whole; the cutoff falls inside it.
+        let cfg = Arc::new(FeatureConfig::new(900, 3600, &[]).unwrap());
+        let mut state = FeatureState::new(cfg);
+        feed(&mut state, &specs, 4);
+        let cutoff = T0 + cut;
+        let watermark = cutoff + 3600;
+        let before = state.pair_series(watermark);
+        let whole = state.pair_series(T0 + 3600);
+        let stored: u64 = whole.iter().map(|p| p.events_total).sum();
+        let removed = state.evict_pairs_before(cutoff);
+        prop_assert_eq!(state.pair_series(watermark), before);
+        // What is left is what was there, minus the events that started before the cutoff.
+        let mut expected = Vec::new();
+        for p in &whole {
+            let kept: Vec<(u64, u64)> =
+                p.starts().into_iter().zip(p.bytes.iter().copied()).filter(|(t, _)| *t >= cutoff).collect();
+            if !kept.is_empty() {
+                expected.push((p.host, p.peer, p.port, kept.len() as u64, kept));
+            }
+        }
+        let after = state.pair_series(T0 + 3600);
+        let got: Vec<_> = after
+            .iter()
+            .map(|p| (p.host, p.peer, p.port, p.events_total, p.starts().into_iter().zip(p.bytes.iter().copied()).collect::<Vec<_>>()))
+            .collect();
+        prop_assert_eq!(got, expected);
+        // Removed counts stored events, including gateway copies the series do not use.
+        prop_assert!(removed >= stored - after.iter().map(|p| p.events_total).sum::<u64>());
+    }
+}
+
+#[test]
+fn a_checkpoint_is_refused_under_another_configuration() {
+    let state = FeatureState::new(Arc::new(FeatureConfig::default()));
+    let text = serde_json::to_string(&state).unwrap();
+    let restored: FeatureState = serde_json::from_str(&text).unwrap();
+    let other = Arc::new(FeatureConfig::new(300, 86_400, &[]).unwrap());
+    let err = restored.clone().resume(other.clone()).unwrap_err();
+    assert_eq!(
+        err,
+        CheckpointError::ConfigMismatch {
+            checkpoint: FeatureConfig::default().fingerprint(),
+            config: other.fingerprint()
+        }
+    );
+    assert!(restored.resume(Arc::new(FeatureConfig::default())).is_ok());
 }
