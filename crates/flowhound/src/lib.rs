@@ -11,6 +11,7 @@ mod inspect;
 mod logging;
 mod metrics;
 mod score;
+mod serve;
 mod simulate;
 mod sources;
 mod train;
@@ -51,6 +52,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Train(args) => train::run(&args),
         Command::Score(args) => score::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Serve(args) => serve::run(&args),
     };
     match outcome {
         Ok(code) => code,

@@ -323,3 +323,155 @@ fn faults_change_nothing_in_findings_or_metrics() {
     };
     assert_eq!(ordered(faulty), ordered(clean), "identical metric values");
 }
+
+/// The shifted test day's objects whose 5-minute stamp is before `hour`:00, copied into
+/// two folders (first half and second half by time).
+fn split_objects(dir: &Path, hour: u32, out: &Path) -> (PathBuf, PathBuf, usize) {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let name = path.file_name().unwrap().to_str().unwrap().to_string();
+                let stamp = name.split('_').find(|p| p.len() == 14 && p.ends_with('Z')).unwrap().to_string();
+                let hh: u32 = stamp[9..11].parse().unwrap();
+                if hh < hour {
+                    files.push((stamp, path));
+                }
+            }
+        }
+    }
+    files.sort();
+    let (first, second) = (out.join("first"), out.join("second"));
+    let half = files.len() / 2;
+    for (i, (_, path)) in files.iter().enumerate() {
+        let rel = path.strip_prefix(dir).unwrap();
+        let target = if i < half { first.join(rel) } else { second.join(rel) };
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(path, target).unwrap();
+    }
+    (first, second, files.len())
+}
+
+fn ledger(state: &Path) -> Vec<String> {
+    let Ok(bytes) = std::fs::read(state.join("checkpoint.json")) else { return Vec::new() };
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    v["ledger"].as_object().unwrap().keys().cloned().collect()
+}
+
+fn start_serve(endpoint: &str, config: &Path, log: &Path) -> std::process::Child {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_flowhound"));
+    aws_env(&mut cmd, endpoint);
+    cmd.args(["serve", "--config", config.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap());
+    cmd.spawn().unwrap()
+}
+
+fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn serve_counts_every_object_once_across_a_crash() {
+    let Some(endpoint) = emulator() else { return };
+    let (dir, shift) = recent_test_day();
+    let tmp = tempfile::tempdir().unwrap();
+    let (first, second, total) = split_objects(dir, 4, tmp.path());
+    let bucket = unique("serve");
+    let queue = unique("serve-q");
+    let namespace = format!("FlowhoundTest/{}", unique("serve"));
+    aws(&endpoint, &["s3", "mb", &format!("s3://{bucket}")]);
+    let created: Value =
+        serde_json::from_slice(&aws(&endpoint, &["sqs", "create-queue", "--queue-name", &queue]).stdout).unwrap();
+    let queue_url = created["QueueUrl"].as_str().unwrap().to_string();
+    let attrs: Value = serde_json::from_slice(
+        &aws(&endpoint, &["sqs", "get-queue-attributes", "--queue-url", &queue_url, "--attribute-names", "QueueArn"])
+            .stdout,
+    )
+    .unwrap();
+    let arn = attrs["Attributes"]["QueueArn"].as_str().unwrap();
+    let notification =
+        serde_json::json!({"QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]});
+    aws(
+        &endpoint,
+        &[
+            "s3api",
+            "put-bucket-notification-configuration",
+            "--bucket",
+            &bucket,
+            "--notification-configuration",
+            &notification.to_string(),
+        ],
+    );
+    let state = tmp.path().join("state");
+    let findings = tmp.path().join("findings.jsonl");
+    let config = tmp.path().join("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "queue_url = {queue_url:?}\nmodel = {:?}\nstate_dir = \"state\"\nfindings = \"findings.jsonl\"\n\
+             namespace = {namespace:?}\nwait = \"1s\"\nvisibility_timeout = \"10s\"\nmax_messages = 5\n",
+            reference_model().to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let log = tmp.path().join("serve.log");
+
+    let mut serve = start_serve(&endpoint, &config, &log);
+    aws(
+        &endpoint,
+        &["s3", "cp", "--recursive", "--only-show-errors", first.to_str().unwrap(), &format!("s3://{bucket}/")],
+    );
+    wait_for("a first checkpoint", Duration::from_secs(30), || !ledger(&state).is_empty());
+    serve.kill().unwrap(); // SIGKILL
+    serve.wait().unwrap();
+    let before = ledger(&state).len();
+    assert!(before >= 1 && before < total, "killed after {before} of {total} objects");
+
+    aws(
+        &endpoint,
+        &["s3", "cp", "--recursive", "--only-show-errors", second.to_str().unwrap(), &format!("s3://{bucket}/")],
+    );
+    let mut serve = start_serve(&endpoint, &config, &log);
+    wait_for("every object", Duration::from_secs(40), || ledger(&state).len() == total);
+    // SIGTERM: final checkpoint and exit 0.
+    let status = std::process::Command::new("kill").args(["-TERM", &serve.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = serve.wait().unwrap();
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(exit.success(), "serve exit {exit:?}: {log_text}");
+    assert!(log_text.contains("final checkpoint written"), "{log_text}");
+
+    // Exactly once: the ledger names every object once, the records counted (in the
+    // checkpoint and in CloudWatch) are those of a one-shot read of the bucket.
+    let keys = ledger(&state);
+    assert_eq!(keys.len(), total);
+    let checkpoint: Value = serde_json::from_slice(&std::fs::read(state.join("checkpoint.json")).unwrap()).unwrap();
+    let ledger_records: u64 =
+        checkpoint["ledger"].as_object().unwrap().values().map(|e| e["records"].as_u64().unwrap()).sum();
+    let one_shot = inspect_json(&endpoint, &[&format!("s3://{bucket}/")]);
+    assert_eq!(one_shot["objects"].as_u64(), Some(total as u64));
+    assert_eq!(ledger_records, one_shot["records"].as_u64().unwrap());
+    let lines: Vec<String> = std::fs::read_to_string(&findings).unwrap().lines().map(str::to_string).collect();
+    let unique_lines: std::collections::BTreeSet<&String> = lines.iter().collect();
+    assert_eq!(unique_lines.len(), lines.len(), "no finding written twice");
+
+    let (start, end) = range(*shift);
+    let qs: Vec<Query<'static>> = vec![
+        ("records".into(), "RecordsProcessed", vec![], "Sum"),
+        ("malformed".into(), "RecordsMalformed", vec![], "Sum"),
+        ("windows".into(), "WindowsScored", vec![], "Sum"),
+    ];
+    let got = metric_values(&endpoint, &namespace, &qs, start, end);
+    assert_eq!(sum(&got["records"]), one_shot["records"].as_f64().unwrap(), "RecordsProcessed counted once");
+    assert_eq!(sum(&got["malformed"]), one_shot["malformed"].as_f64().unwrap());
+    assert!(sum(&got["windows"]) > 0.0, "windows were closed and scored: {got:?}");
+}
