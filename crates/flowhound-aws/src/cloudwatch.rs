@@ -21,7 +21,7 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::retry::{self, RetryPolicy};
 
@@ -51,7 +51,7 @@ pub mod names {
 }
 
 /// The unit of a metric.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Unit {
     Count,
     Seconds,
@@ -69,7 +69,7 @@ impl Unit {
 }
 
 /// One data point, independent of the SDK.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metric {
     pub name: String,
     pub unit: Unit,

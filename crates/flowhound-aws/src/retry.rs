@@ -189,7 +189,8 @@ where
                     return Err(err);
                 }
                 let delay = backoff(policy, decision, tries, fastrand::f64());
-                tracing::debug!(
+                // Info, not debug: a throttling storm must be visible without changing RUST_LOG.
+                tracing::info!(
                     operation = what,
                     attempt = tries,
                     ?failure,

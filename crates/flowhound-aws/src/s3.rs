@@ -528,7 +528,7 @@ impl S3Client {
                 return;
             }
             let delay = retry::backoff(&self.opts.retry, Decision::Retry, failures, fastrand::f64());
-            tracing::debug!(bucket, key, offset, attempt = failures, error = %message, "resuming s3 body");
+            tracing::info!(bucket, key, offset, attempt = failures, error = %message, "resuming s3 body");
             tokio::time::sleep(delay).await;
             match self.get(&bucket, &key, offset, etag.as_deref()).await {
                 Ok(resumed) => body = resumed.body,

@@ -9,7 +9,9 @@ mod evaluate;
 mod extract;
 mod inspect;
 mod logging;
+mod metrics;
 mod score;
+mod serve;
 mod simulate;
 mod sources;
 mod train;
@@ -50,6 +52,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Train(args) => train::run(&args),
         Command::Score(args) => score::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Serve(args) => serve::run(&args),
     };
     match outcome {
         Ok(code) => code,

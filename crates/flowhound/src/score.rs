@@ -1,5 +1,6 @@
 //! `flowhound score`: findings as JSON lines (CONTRACT §4) from flow logs and a verified model.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,6 +17,7 @@ use flowhound_model::safelist::Safelist;
 
 use crate::UsageError;
 use crate::cli::{AddressArgs, SourceArgs};
+use crate::metrics::{self, PublishSettings, Scored};
 use crate::train::extract;
 
 #[derive(Debug, Args)]
@@ -40,6 +42,16 @@ pub struct ScoreArgs {
     /// Give the same address blocks as to `train`.
     #[command(flatten)]
     pub addresses: AddressArgs,
+    /// Publish the CloudWatch metrics of the scored windows (standard AWS credentials and
+    /// AWS_ENDPOINT_URL*; data older than CloudWatch's 14 days is not published).
+    #[arg(long)]
+    pub publish: bool,
+    /// CloudWatch namespace for --publish.
+    #[arg(long, default_value = flowhound_aws::cloudwatch::DEFAULT_NAMESPACE, requires = "publish")]
+    pub namespace: String,
+    /// HostScore datums kept per window for --publish (the highest scores).
+    #[arg(long, default_value_t = 20, requires = "publish")]
+    pub host_score_top: usize,
 }
 
 /// Loads and verifies a model directory; a refused model is a runtime failure (exit 1).
@@ -100,7 +112,16 @@ pub fn run(args: &ScoreArgs) -> Result<ExitCode> {
     let safelist = read_safelist(args.safelist.as_deref())?;
     let settings = crate::train::read_settings(args.config.as_deref())?;
     let blocks = crate::train::address_blocks(&settings, &args.addresses)?;
-    let (features, _) = extract(&args.source, baseline.train.window_secs, &blocks)?;
+    // Fail on a bad namespace before reading anything.
+    let publishing = if args.publish {
+        let settings = PublishSettings { namespace: args.namespace.clone(), host_score_top_n: args.host_score_top };
+        let runtime = crate::aws::aws_runtime()?;
+        let publisher = metrics::publisher(&runtime, &settings)?;
+        Some((runtime, publisher))
+    } else {
+        None
+    };
+    let (features, summary) = extract(&args.source, baseline.train.window_secs, &blocks)?;
     let extracted = started.elapsed().as_secs_f64();
     let result = score_and_write(&baseline, &manifest, &features, &safelist, args.findings.as_deref())?;
     let count = |s: &str| result.findings.iter().filter(|f| f.severity.as_str() == s).count();
@@ -108,6 +129,8 @@ pub fn run(args: &ScoreArgs) -> Result<ExitCode> {
         model = %manifest.id,
         hosts = features.rows.iter().map(|r| r.host).collect::<std::collections::BTreeSet<_>>().len(),
         windows = features.rows.len(),
+        records = summary.records,
+        malformed = summary.malformed,
         findings = result.findings.len(),
         high = count("high"),
         medium = count("medium"),
@@ -117,5 +140,21 @@ pub fn run(args: &ScoreArgs) -> Result<ExitCode> {
         score_secs = started.elapsed().as_secs_f64() - extracted,
         "scoring finished"
     );
+    if let Some((runtime, publisher)) = publishing {
+        let mut windows: BTreeMap<u64, u64> = BTreeMap::new();
+        for row in &features.rows {
+            *windows.entry(row.window_start).or_default() += 1;
+        }
+        let newest_window = windows.keys().next_back().copied();
+        let scored = Scored {
+            records_at: newest_window.or(summary.last_end).unwrap_or_else(metrics::now_secs),
+            windows,
+            records: summary.records,
+            malformed: summary.malformed,
+            newest_end: summary.last_end,
+        };
+        let data = metrics::window_metrics(&result.findings, &scored, metrics::now_secs());
+        runtime.block_on(metrics::publish(&publisher, data))?;
+    }
     Ok(ExitCode::SUCCESS)
 }

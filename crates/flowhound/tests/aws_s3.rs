@@ -7,8 +7,7 @@
 //! the emulator venv's, else `aws` on PATH.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use flate2::Compression;
@@ -17,80 +16,8 @@ use flowhound_aws::cloudwatch::{Metric, Publisher, PublisherOptions};
 use flowhound_aws::{AwsOptions, load_config};
 use serde_json::Value;
 
-const ACCOUNT: &str = "123456789012";
-const REGION: &str = "us-east-1";
-/// 2026-11-20T00:00:00Z
-const DAY0: u64 = 1_795_132_800;
-
-fn emulator() -> Option<String> {
-    match std::env::var("FLOWHOUND_EMULATOR") {
-        Ok(url) if !url.is_empty() => {
-            assert!(
-                url.starts_with("http://127.0.0.1:") || url.starts_with("http://localhost:"),
-                "FLOWHOUND_EMULATOR must be a loopback URL, got {url}"
-            );
-            Some(url)
-        }
-        _ => {
-            eprintln!("skipped: FLOWHOUND_EMULATOR is not set (start one with deploy/emulator/start.sh)");
-            None
-        }
-    }
-}
-
-/// A name unique to this test run, for buckets and namespaces.
-fn unique(test: &str) -> String {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("fh-{test}-{}-{nanos}", std::process::id())
-}
-
-/// Dummy credentials, the emulator endpoint, no profile files and no instance metadata:
-/// nothing leaves loopback.
-fn aws_env(cmd: &mut Command, endpoint: &str) {
-    cmd.env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_REGION", REGION)
-        .env("AWS_DEFAULT_REGION", REGION)
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env_remove("AWS_ENDPOINT_URL_S3")
-        .env_remove("AWS_ENDPOINT_URL_CLOUDWATCH")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
-}
-
-fn aws_cli() -> PathBuf {
-    if let Ok(path) = std::env::var("FLOWHOUND_AWS_CLI") {
-        return PathBuf::from(path);
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/emulator/venv/bin/aws");
-    if venv.exists() { venv } else { PathBuf::from("aws") }
-}
-
-fn aws(endpoint: &str, args: &[&str]) -> Output {
-    let mut cmd = Command::new(aws_cli());
-    aws_env(&mut cmd, endpoint);
-    cmd.args(["--endpoint-url", endpoint, "--output", "json"]).args(args);
-    let out = cmd.output().expect("run the aws CLI");
-    assert!(out.status.success(), "aws {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    out
-}
-
-fn flowhound(endpoint: &str, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowhound"));
-    aws_env(&mut cmd, endpoint);
-    cmd.args(args).output().expect("run flowhound")
-}
-
-fn inspect_json(endpoint: &str, args: &[&str]) -> Value {
-    let mut all = vec!["inspect", "--json"];
-    all.extend_from_slice(args);
-    let out = flowhound(endpoint, &all);
-    assert!(out.status.success(), "flowhound {all:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("inspect --json prints JSON")
-}
+mod common;
+use common::*;
 
 /// (day index, HHMM of the file's 5-minute bucket, records in the object)
 const OBJECTS: &[(u64, u64, u64)] = &[(0, 1000, 3), (0, 1005, 3), (1, 1000, 4), (1, 1005, 4), (2, 1200, 5)];

@@ -1,0 +1,163 @@
+//! The `serve` configuration file (TOML). Every option has a default except `queue_url`
+//! and `model`; docs/serve.md and deploy/serve.example.toml describe each.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::UsageError;
+
+/// The file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    queue_url: String,
+    model: PathBuf,
+    state_dir: Option<PathBuf>,
+    findings: Option<String>,
+    lateness: Option<String>,
+    publish: Option<bool>,
+    namespace: Option<String>,
+    host_score_top: Option<usize>,
+    max_messages: Option<i32>,
+    wait: Option<String>,
+    visibility_timeout: Option<String>,
+    model_check: Option<String>,
+    skip_corrupt: Option<bool>,
+    internal: Option<Vec<String>>,
+    external: Option<Vec<String>>,
+    safelist: Option<PathBuf>,
+    ledger_retention: Option<String>,
+    max_line_bytes: Option<usize>,
+    max_object_bytes: Option<u64>,
+}
+
+/// Where findings go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FindingsOut {
+    Stdout,
+    File(PathBuf),
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub queue_url: String,
+    pub model: PathBuf,
+    pub state_dir: PathBuf,
+    pub findings: FindingsOut,
+    pub lateness: Duration,
+    pub publish: bool,
+    pub namespace: String,
+    pub host_score_top: usize,
+    pub max_messages: i32,
+    pub wait: Duration,
+    pub visibility_timeout: Duration,
+    pub model_check: Duration,
+    pub skip_corrupt: bool,
+    pub internal: Vec<String>,
+    pub external: Vec<String>,
+    pub safelist: Option<PathBuf>,
+    pub ledger_retention: Duration,
+    pub max_line_bytes: usize,
+    pub max_object_bytes: u64,
+}
+
+fn duration(name: &str, value: Option<String>, default: Duration) -> Result<Duration, UsageError> {
+    match value {
+        None => Ok(default),
+        Some(text) => humantime::parse_duration(&text).map_err(|e| UsageError(format!("{name} = {text:?}: {e}"))),
+    }
+}
+
+impl ServeConfig {
+    /// Parses the file; relative paths are taken relative to the file's folder.
+    pub fn parse(text: &str, base: &Path) -> Result<ServeConfig, UsageError> {
+        let file: File = toml::from_str(text).map_err(|e| UsageError(e.to_string()))?;
+        if file.queue_url.is_empty() {
+            return Err(UsageError("queue_url must not be empty".into()));
+        }
+        let wait = duration("wait", file.wait, Duration::from_secs(20))?;
+        if wait > Duration::from_secs(20) {
+            return Err(UsageError("wait is at most 20s (the SQS long-poll limit)".into()));
+        }
+        let visibility_timeout = duration("visibility_timeout", file.visibility_timeout, Duration::from_secs(300))?;
+        if visibility_timeout < Duration::from_secs(10) || visibility_timeout > Duration::from_secs(43_200) {
+            return Err(UsageError("visibility_timeout must be between 10s and 12h".into()));
+        }
+        let max_messages = file.max_messages.unwrap_or(10);
+        if !(1..=10).contains(&max_messages) {
+            return Err(UsageError("max_messages must be between 1 and 10".into()));
+        }
+        let findings = match file.findings.as_deref() {
+            None => FindingsOut::File(base.join("findings.jsonl")),
+            Some("-") => FindingsOut::Stdout,
+            Some(path) => FindingsOut::File(base.join(path)),
+        };
+        Ok(ServeConfig {
+            queue_url: file.queue_url,
+            model: base.join(file.model),
+            state_dir: base.join(file.state_dir.unwrap_or_else(|| PathBuf::from("flowhound-state"))),
+            findings,
+            lateness: duration("lateness", file.lateness, Duration::from_secs(600))?,
+            publish: file.publish.unwrap_or(true),
+            namespace: file.namespace.unwrap_or_else(|| flowhound_aws::cloudwatch::DEFAULT_NAMESPACE.to_string()),
+            host_score_top: file.host_score_top.unwrap_or(20),
+            max_messages,
+            wait,
+            visibility_timeout,
+            model_check: duration("model_check", file.model_check, Duration::from_secs(60))?,
+            skip_corrupt: file.skip_corrupt.unwrap_or(false),
+            internal: file.internal.unwrap_or_default(),
+            external: file.external.unwrap_or_default(),
+            safelist: file.safelist.map(|p| base.join(p)),
+            ledger_retention: duration("ledger_retention", file.ledger_retention, Duration::from_secs(15 * 86_400))?,
+            max_line_bytes: file.max_line_bytes.unwrap_or(64 * 1024),
+            max_object_bytes: file.max_object_bytes.unwrap_or(16 * 1024 * 1024 * 1024),
+        })
+    }
+
+    pub fn read(path: &Path) -> Result<ServeConfig, UsageError> {
+        let text = std::fs::read_to_string(path).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        ServeConfig::parse(&text, base).map_err(|e| UsageError(format!("{}: {e}", path.display())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_parses_with_its_documented_defaults() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/serve.example.toml")).unwrap();
+        let c = ServeConfig::parse(&text, Path::new("/etc/flowhound")).unwrap();
+        assert_eq!(c.lateness, Duration::from_secs(600));
+        assert_eq!(c.wait, Duration::from_secs(20));
+        assert_eq!(c.visibility_timeout, Duration::from_secs(300));
+        assert_eq!(c.namespace, "Flowhound");
+        assert_eq!(c.host_score_top, 20);
+        assert!(c.publish);
+        assert_eq!(c.model, Path::new("/var/lib/flowhound/model"));
+    }
+
+    #[test]
+    fn minimal_file_and_bad_values() {
+        let c = ServeConfig::parse("queue_url = \"q\"\nmodel = \"m\"\n", Path::new("/x")).unwrap();
+        assert_eq!(c.state_dir, Path::new("/x/flowhound-state"));
+        assert_eq!(c.findings, FindingsOut::File(PathBuf::from("/x/findings.jsonl")));
+        assert_eq!(c.max_messages, 10);
+        assert!(!c.skip_corrupt);
+        for bad in [
+            "model = \"m\"",
+            "queue_url = \"q\"\nmodel = \"m\"\nwait = \"30s\"",
+            "queue_url = \"q\"\nmodel = \"m\"\nmax_messages = 11",
+            "queue_url = \"q\"\nmodel = \"m\"\nlateness = \"soon\"",
+            "queue_url = \"q\"\nmodel = \"m\"\nunknown = 1",
+        ] {
+            assert!(ServeConfig::parse(bad, Path::new("/x")).is_err(), "{bad}");
+        }
+    }
+}
