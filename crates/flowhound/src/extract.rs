@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use arrow_array::{
@@ -149,9 +149,20 @@ pub fn run(args: &ExtractArgs) -> Result<ExitCode> {
     {
         let reader = sources::Reader::new(&plan);
         for (objects, watermark) in groups(&plan.objects) {
-            let (group_reports, group_state) = reader.read(&objects, || FeatureState::new(cfg.clone()));
+            // The first partial of the group is the running state itself: merging each
+            // group into it would rehash every open window once per group.
+            let running = Mutex::new(Some(std::mem::replace(&mut state, FeatureState::new(cfg.clone()))));
+            let make = || {
+                let taken = running.lock().ok().and_then(|mut slot| slot.take());
+                taken.unwrap_or_else(|| FeatureState::new(cfg.clone()))
+            };
+            let (group_reports, group_state) = reader.read(&objects, make);
             reports.extend(group_reports);
-            state.merge(group_state);
+            state = group_state;
+            // Only if no partial was made at all (an empty group) is the state still here.
+            if let Some(untouched) = running.lock().ok().and_then(|mut slot| slot.take()) {
+                state.merge(untouched);
+            }
             if let Some(watermark) = watermark {
                 let drained = state.drain_finished(watermark);
                 let pairs = state.drain_finished_pairs(watermark);
