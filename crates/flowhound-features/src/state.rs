@@ -601,9 +601,32 @@ impl FeatureState {
         let resolution = self.resolution();
         let (rows, edges) = self.take_windows(u64::MAX, &resolution);
         self.stats.interfaces_unresolved += resolution.unresolved;
+        let pairs = self.take_pairs(u64::MAX, &resolution);
+        tracing::debug!(rows = rows.len(), edges = edges.len(), pairs = pairs.len(), "features finished");
+        Features { rows, pairs, edges, stats: self.stats }
+    }
+
+    /// Removes and returns, finished, the pair series whose horizon ends at or before
+    /// `watermark`, with the copy rule of [`FeatureState::finish`]. Call it after
+    /// [`FeatureState::drain_finished`] with the same watermark: the rule needs to know
+    /// which hosts had a capture of their own in any window of the horizon. Lets a run over
+    /// time-ordered objects write each horizon out and forget it (per horizon, the series
+    /// come sorted like those of `finish`).
+    pub fn drain_finished_pairs(&mut self, watermark: u64) -> Vec<PairSeries> {
+        let resolution = self.resolution();
+        let pairs = self.take_pairs(watermark, &resolution);
+        let horizon = self.cfg.horizon_secs();
+        self.monitored_horizons.retain(|&(_, h)| h.saturating_add(horizon) > watermark);
+        pairs
+    }
+
+    fn take_pairs(&mut self, watermark: u64, resolution: &Resolution) -> Vec<PairSeries> {
+        let horizon = self.cfg.horizon_secs();
         let cap = self.cfg.limits.max_events_per_pair;
-        let mut pairs = Vec::with_capacity(self.pairs.len());
-        for (key, pair) in std::mem::take(&mut self.pairs) {
+        let closed = |h: u64| h.saturating_add(horizon) <= watermark;
+        let taken: Vec<(PairKey, PairAcc)> = self.pairs.extract_if(|key, _| closed(key.horizon)).collect();
+        let mut pairs = Vec::with_capacity(taken.len());
+        for (key, pair) in taken {
             if resolution.gateway_addrs.contains(&key.host) {
                 continue;
             }
@@ -624,15 +647,14 @@ impl FeatureState {
                 port: key.port,
                 protocol: key.protocol,
                 horizon_start: key.horizon,
-                horizon_end: key.horizon + self.cfg.horizon_secs(),
+                horizon_end: key.horizon + horizon,
             };
             let series = PairSeries::from_events(id, &own, total, aws_service);
             self.stats.events_dropped += series.events_dropped;
             pairs.push(series);
         }
         sort_pairs(&mut pairs);
-        tracing::debug!(rows = rows.len(), edges = edges.len(), pairs = pairs.len(), "features finished");
-        Features { rows, pairs, edges, stats: self.stats }
+        pairs
     }
 
     /// Removes and returns, finished, the host windows and internal edges whose window

@@ -210,6 +210,30 @@ proptest! {
     }
 
     #[test]
+    fn drained_pair_horizons_plus_the_rest_equal_finish(specs in prop::collection::vec(spec(), 0..80), at in 0u64..4600) {
+        // 15-minute horizons: the specs' hour spans four of them, the watermark closes some.
+        let cfg = Arc::new(FeatureConfig::new(900, 900, &[]).unwrap());
+        let mut whole = FeatureState::new(cfg.clone());
+        feed(&mut whole, &specs, 4);
+        let whole = whole.finish();
+        let mut state = FeatureState::new(cfg);
+        feed(&mut state, &specs, 4);
+        let watermark = T0 + at;
+        let drained = state.drain_finished(watermark);
+        let drained_pairs = state.drain_finished_pairs(watermark);
+        prop_assert!(drained_pairs.iter().all(|p| p.horizon_end <= watermark));
+        let rest = state.finish();
+        prop_assert!(rest.pairs.iter().all(|p| p.horizon_end > watermark));
+        let mut pairs = drained_pairs;
+        pairs.extend(rest.pairs);
+        pairs.sort_by_key(|p| (p.host, p.peer, p.port, p.protocol, p.horizon_start));
+        let mut stats = drained.stats;
+        stats.merge(&rest.stats);
+        prop_assert_eq!(pairs, whole.pairs);
+        prop_assert_eq!(stats, whole.stats);
+    }
+
+    #[test]
     fn checkpoint_and_resume_changes_nothing(specs in prop::collection::vec(spec(), 0..60), split in 0usize..60, drain in any::<bool>()) {
         let cfg = Arc::new(FeatureConfig::default());
         let split = split.min(specs.len());

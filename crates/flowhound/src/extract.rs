@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use arrow_array::{
@@ -12,9 +12,12 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use clap::Args;
-use flowhound_features::{COLUMNS, ColumnKind, FeatureConfig, FeatureState, Features, HostWindow, Value};
-use flowhound_flowlog::ScanSummary;
+use flowhound_features::{
+    COLUMNS, ColumnKind, ExtractStats, FeatureConfig, FeatureState, Features, HostWindow, InternalEdge, PairSeries,
+    Value,
+};
 use flowhound_flowlog::time::format_rfc3339;
+use flowhound_flowlog::{MAX_START_BEFORE_BUCKET_SECS, ObjectRef, Partial, ScanSummary};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -88,31 +91,102 @@ fn config(args: &ExtractArgs) -> Result<FeatureConfig, UsageError> {
         .with_external(&blocks.external))
 }
 
+/// Objects of the AWS key layout whose time buckets start in the same hour are read
+/// together (in parallel), then every window and pair horizon that no later object can
+/// reach is written out and forgotten.
+const GROUP_SECS: u64 = 3_600;
+
+/// The plan's objects in reading groups, each with the watermark reached once it is read:
+/// no record of a later group starts (or ends) before it. `None` for the last group, and
+/// for everything when an object's name does not tell its time.
+fn groups(objects: &[ObjectRef]) -> Vec<(Vec<ObjectRef>, Option<u64>)> {
+    let mut timed = Vec::with_capacity(objects.len());
+    for object in objects {
+        match &object.key {
+            Some(key) => timed.push((key.end_range().0, object.clone())),
+            None => return vec![(objects.to_vec(), None)],
+        }
+    }
+    timed.sort_by_key(|(lo, _)| *lo);
+    let mut groups: Vec<(Vec<ObjectRef>, Option<u64>)> = Vec::new();
+    let mut current_hour = None;
+    for (lo, object) in timed {
+        let hour = lo / GROUP_SECS;
+        if current_hour != Some(hour) {
+            if let Some(last) = groups.last_mut() {
+                // Records of this and later objects end at or after `lo` and start at most
+                // the key layout's slack before it.
+                last.1 = Some(lo.saturating_sub(MAX_START_BEFORE_BUCKET_SECS));
+            }
+            groups.push((Vec::new(), None));
+            current_hour = Some(hour);
+        }
+        if let Some(last) = groups.last_mut() {
+            last.0.push(object);
+        }
+    }
+    groups
+}
+
+/// Totals of what was written, for the final log line.
+#[derive(Default)]
+struct Written {
+    rows: usize,
+    pairs: usize,
+    edges: usize,
+    stats: ExtractStats,
+}
+
 pub fn run(args: &ExtractArgs) -> Result<ExitCode> {
     // Refuse bad options before reading anything.
     let format = format_of(&args.out)?;
     let cfg = Arc::new(config(args)?);
     let plan = sources::plan(&args.source)?;
     let started = std::time::Instant::now();
-    let (reports, state) = sources::read_all(&plan, || FeatureState::new(cfg.clone()));
+    let mut outputs = Outputs::create(args, format)?;
+    let mut written = Written::default();
+    let mut reports = Vec::with_capacity(plan.objects.len());
+    let mut state = FeatureState::new(cfg.clone());
+    {
+        let reader = sources::Reader::new(&plan);
+        for (objects, watermark) in groups(&plan.objects) {
+            // The first partial of the group is the running state itself: merging each
+            // group into it would rehash every open window once per group.
+            let running = Mutex::new(Some(std::mem::replace(&mut state, FeatureState::new(cfg.clone()))));
+            let make = || {
+                let taken = running.lock().ok().and_then(|mut slot| slot.take());
+                taken.unwrap_or_else(|| FeatureState::new(cfg.clone()))
+            };
+            let (group_reports, group_state) = reader.read(&objects, make);
+            reports.extend(group_reports);
+            state = group_state;
+            // Only if no partial was made at all (an empty group) is the state still here.
+            if let Some(untouched) = running.lock().ok().and_then(|mut slot| slot.take()) {
+                state.merge(untouched);
+            }
+            if let Some(watermark) = watermark {
+                let drained = state.drain_finished(watermark);
+                let pairs = state.drain_finished_pairs(watermark);
+                outputs.write(&drained, &pairs, &mut written).context("writing the output")?;
+            }
+        }
+    }
     let summary = ScanSummary::from_reports(&reports, plan.pruned, 10);
-    sources::check_damage(&summary, args.source.skip_corrupt)?;
+    if let Err(e) = sources::check_damage(&summary, args.source.skip_corrupt) {
+        outputs.remove();
+        return Err(e);
+    }
     let features = state.finish();
+    outputs.write(&features, &features.pairs, &mut written).context("writing the output")?;
+    outputs.close().context("writing the output")?;
     let read_secs = started.elapsed().as_secs_f64();
-    write_rows(&args.out, format, &features.rows).with_context(|| format!("writing {}", args.out.display()))?;
-    if let Some(path) = &args.pairs_out {
-        write_pairs(path, &features).with_context(|| format!("writing {}", path.display()))?;
-    }
-    if let Some(path) = &args.edges_out {
-        write_edges(path, &features).with_context(|| format!("writing {}", path.display()))?;
-    }
-    let s = &features.stats;
+    let s = &written.stats;
     tracing::info!(
         objects = summary.objects,
         records = summary.records,
-        rows = features.rows.len(),
-        pairs = features.pairs.len(),
-        edges = features.edges.len(),
+        rows = written.rows,
+        pairs = written.pairs,
+        edges = written.edges,
         duplicates_dropped = s.duplicates_dropped,
         unattributed = s.unattributed,
         nodata = s.nodata,
@@ -137,22 +211,122 @@ pub fn run(args: &ExtractArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn write_rows(path: &Path, format: Format, rows: &[HostWindow]) -> Result<()> {
-    let file = File::create(path)?;
-    match format {
-        Format::Parquet => write_parquet(file, rows),
-        Format::Csv => {
-            let mut out = BufWriter::new(file);
-            write_csv(&mut out, rows)?;
-            out.flush()?;
-            Ok(())
+/// The output files, written group by group as windows finish.
+struct Outputs {
+    rows: RowSink,
+    pairs: Option<BufWriter<File>>,
+    edges: Option<BufWriter<File>>,
+    paths: Vec<PathBuf>,
+}
+
+impl Outputs {
+    fn create(args: &ExtractArgs, format: Format) -> Result<Outputs> {
+        let open = |path: &Path| File::create(path).with_context(|| format!("creating {}", path.display()));
+        let rows = RowSink::new(open(&args.out)?, format)?;
+        let pairs = args.pairs_out.as_deref().map(open).transpose()?.map(BufWriter::new);
+        let edges = args.edges_out.as_deref().map(open).transpose()?.map(BufWriter::new);
+        let mut paths = vec![args.out.clone()];
+        paths.extend(args.pairs_out.iter().cloned());
+        paths.extend(args.edges_out.iter().cloned());
+        Ok(Outputs { rows, pairs, edges, paths })
+    }
+
+    fn write(&mut self, features: &Features, pairs: &[PairSeries], written: &mut Written) -> Result<()> {
+        self.rows.write(&features.rows)?;
+        if let Some(out) = &mut self.pairs {
+            write_pairs(out, pairs)?;
         }
-        Format::JsonLines => {
-            let mut out = BufWriter::new(file);
-            write_jsonl(&mut out, rows)?;
-            out.flush()?;
-            Ok(())
+        if let Some(out) = &mut self.edges {
+            write_edges(out, &features.edges)?;
         }
+        written.rows += features.rows.len();
+        written.pairs += pairs.len();
+        written.edges += features.edges.len();
+        written.stats.merge(&features.stats);
+        Ok(())
+    }
+
+    fn close(self) -> Result<()> {
+        self.rows.close()?;
+        for mut out in self.pairs.into_iter().chain(self.edges) {
+            out.flush()?;
+        }
+        Ok(())
+    }
+
+    /// A failed run leaves no partial output behind.
+    fn remove(self) {
+        let paths = self.paths.clone();
+        drop(self);
+        for path in paths {
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!(path = %path.display(), error = %e, "could not remove the partial output");
+            }
+        }
+    }
+}
+
+enum RowSink {
+    /// Rows wait in `pending` until a full row group is there.
+    Parquet {
+        writer: Box<ArrowWriter<File>>,
+        schema: Arc<Schema>,
+        pending: Vec<HostWindow>,
+    },
+    Csv(BufWriter<File>),
+    JsonLines(BufWriter<File>),
+}
+
+impl RowSink {
+    fn new(file: File, format: Format) -> Result<RowSink> {
+        Ok(match format {
+            Format::Parquet => {
+                let schema = Arc::new(arrow_schema());
+                let props = WriterProperties::builder()
+                    .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+                    .set_max_row_group_row_count(Some(BATCH_ROWS))
+                    .build();
+                let writer = Box::new(ArrowWriter::try_new(file, schema.clone(), Some(props))?);
+                RowSink::Parquet { writer, schema, pending: Vec::new() }
+            }
+            Format::Csv => {
+                let mut out = BufWriter::new(file);
+                write_csv_header(&mut out)?;
+                RowSink::Csv(out)
+            }
+            Format::JsonLines => RowSink::JsonLines(BufWriter::new(file)),
+        })
+    }
+
+    fn write(&mut self, rows: &[HostWindow]) -> Result<()> {
+        match self {
+            RowSink::Parquet { writer, schema, pending } => {
+                pending.extend_from_slice(rows);
+                if pending.len() >= BATCH_ROWS {
+                    let full = pending.len() - pending.len() % BATCH_ROWS;
+                    for chunk in pending[..full].chunks(BATCH_ROWS) {
+                        writer.write(&record_batch(schema, chunk)?)?;
+                    }
+                    pending.drain(..full);
+                }
+            }
+            RowSink::Csv(out) => write_csv_rows(out, rows)?,
+            RowSink::JsonLines(out) => write_jsonl(out, rows)?,
+        }
+        Ok(())
+    }
+
+    fn close(self) -> Result<()> {
+        match self {
+            RowSink::Parquet { mut writer, schema, pending } => {
+                if !pending.is_empty() {
+                    writer.write(&record_batch(&schema, &pending)?)?;
+                }
+                writer.close()?;
+            }
+            RowSink::Csv(mut out) | RowSink::JsonLines(mut out) => out.flush()?,
+        }
+        Ok(())
     }
 }
 
@@ -174,73 +348,63 @@ fn arrow_schema() -> Schema {
     Schema::new(fields)
 }
 
-fn write_parquet(file: File, rows: &[HostWindow]) -> Result<()> {
-    let schema = Arc::new(arrow_schema());
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
-        .set_max_row_group_row_count(Some(BATCH_ROWS))
-        .build();
-    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
-    for chunk in rows.chunks(BATCH_ROWS) {
-        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(COLUMNS.len());
-        for c in COLUMNS {
-            let array: ArrayRef = match c.kind {
-                ColumnKind::Text => {
-                    let mut values = Vec::with_capacity(chunk.len());
-                    for row in chunk {
-                        values.push(match c.value(row) {
-                            Value::Text(v) => v,
-                            _ => None,
-                        });
-                    }
-                    Arc::new(StringArray::from(values))
+fn record_batch(schema: &Arc<Schema>, chunk: &[HostWindow]) -> Result<RecordBatch> {
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(COLUMNS.len());
+    for c in COLUMNS {
+        let array: ArrayRef = match c.kind {
+            ColumnKind::Text => {
+                let mut values = Vec::with_capacity(chunk.len());
+                for row in chunk {
+                    values.push(match c.value(row) {
+                        Value::Text(v) => v,
+                        _ => None,
+                    });
                 }
-                ColumnKind::Timestamp => {
-                    let mut values = Vec::with_capacity(chunk.len());
-                    for row in chunk {
-                        values.push(match c.value(row) {
-                            // Parquet has no second unit: milliseconds keep the logical
-                            // TIMESTAMP(UTC) type that pandas, polars and DuckDB read as such.
-                            Value::Timestamp(t) => i64::try_from(t).unwrap_or(i64::MAX / 1000).saturating_mul(1000),
-                            _ => 0,
-                        });
-                    }
-                    Arc::new(TimestampMillisecondArray::from(values).with_timezone("UTC"))
+                Arc::new(StringArray::from(values))
+            }
+            ColumnKind::Timestamp => {
+                let mut values = Vec::with_capacity(chunk.len());
+                for row in chunk {
+                    values.push(match c.value(row) {
+                        // Parquet has no second unit: milliseconds keep the logical
+                        // TIMESTAMP(UTC) type that pandas, polars and DuckDB read as such.
+                        Value::Timestamp(t) => i64::try_from(t).unwrap_or(i64::MAX / 1000).saturating_mul(1000),
+                        _ => 0,
+                    });
                 }
-                ColumnKind::UInt => {
-                    let mut values = Vec::with_capacity(chunk.len());
-                    for row in chunk {
-                        values.push(match c.value(row) {
-                            Value::UInt(v) => v,
-                            _ => 0,
-                        });
-                    }
-                    Arc::new(UInt64Array::from(values))
+                Arc::new(TimestampMillisecondArray::from(values).with_timezone("UTC"))
+            }
+            ColumnKind::UInt => {
+                let mut values = Vec::with_capacity(chunk.len());
+                for row in chunk {
+                    values.push(match c.value(row) {
+                        Value::UInt(v) => v,
+                        _ => 0,
+                    });
                 }
-                ColumnKind::Float => {
-                    let mut values = Vec::with_capacity(chunk.len());
-                    for row in chunk {
-                        values.push(match c.value(row) {
-                            Value::Float(v) => v,
-                            _ => 0.0,
-                        });
-                    }
-                    Arc::new(Float64Array::from(values))
+                Arc::new(UInt64Array::from(values))
+            }
+            ColumnKind::Float => {
+                let mut values = Vec::with_capacity(chunk.len());
+                for row in chunk {
+                    values.push(match c.value(row) {
+                        Value::Float(v) => v,
+                        _ => 0.0,
+                    });
                 }
-                ColumnKind::Bool => {
-                    let mut values = Vec::with_capacity(chunk.len());
-                    for row in chunk {
-                        values.push(matches!(c.value(row), Value::Bool(true)));
-                    }
-                    Arc::new(BooleanArray::from(values))
+                Arc::new(Float64Array::from(values))
+            }
+            ColumnKind::Bool => {
+                let mut values = Vec::with_capacity(chunk.len());
+                for row in chunk {
+                    values.push(matches!(c.value(row), Value::Bool(true)));
                 }
-            };
-            arrays.push(array);
-        }
-        writer.write(&RecordBatch::try_new(schema.clone(), arrays)?)?;
+                Arc::new(BooleanArray::from(values))
+            }
+        };
+        arrays.push(array);
     }
-    writer.close()?;
-    Ok(())
+    Ok(RecordBatch::try_new(schema.clone(), arrays)?)
 }
 
 fn csv_field(out: &mut impl Write, text: &str) -> std::io::Result<()> {
@@ -251,14 +415,17 @@ fn csv_field(out: &mut impl Write, text: &str) -> std::io::Result<()> {
     }
 }
 
-fn write_csv(out: &mut impl Write, rows: &[HostWindow]) -> std::io::Result<()> {
+fn write_csv_header(out: &mut impl Write) -> std::io::Result<()> {
     for (i, c) in COLUMNS.iter().enumerate() {
         if i > 0 {
             out.write_all(b",")?;
         }
         out.write_all(c.name.as_bytes())?;
     }
-    out.write_all(b"\n")?;
+    out.write_all(b"\n")
+}
+
+fn write_csv_rows(out: &mut impl Write, rows: &[HostWindow]) -> std::io::Result<()> {
     for row in rows {
         for (i, c) in COLUMNS.iter().enumerate() {
             if i > 0 {
@@ -306,9 +473,8 @@ fn write_jsonl(out: &mut impl Write, rows: &[HostWindow]) -> std::io::Result<()>
     Ok(())
 }
 
-fn write_pairs(path: &Path, features: &Features) -> Result<()> {
-    let mut out = BufWriter::new(File::create(path)?);
-    for p in &features.pairs {
+fn write_pairs(out: &mut impl Write, pairs: &[PairSeries]) -> Result<()> {
+    for p in pairs {
         let line = serde_json::json!({
             "host": p.host.to_string(),
             "peer": p.peer.to_string(),
@@ -326,16 +492,14 @@ fn write_pairs(path: &Path, features: &Features) -> Result<()> {
             "src_ports": p.src_ports,
             "syn": p.syn,
         });
-        serde_json::to_writer(&mut out, &line)?;
+        serde_json::to_writer(&mut *out, &line)?;
         out.write_all(b"\n")?;
     }
-    out.flush()?;
     Ok(())
 }
 
-fn write_edges(path: &Path, features: &Features) -> Result<()> {
-    let mut out = BufWriter::new(File::create(path)?);
-    for e in &features.edges {
+fn write_edges(out: &mut impl Write, edges: &[InternalEdge]) -> Result<()> {
+    for e in edges {
         let line = serde_json::json!({
             "window_start": format_rfc3339(e.window_start),
             "window_end": format_rfc3339(e.window_end),
@@ -349,10 +513,9 @@ fn write_edges(path: &Path, features: &Features) -> Result<()> {
             "bytes": e.bytes,
             "syn": e.syn,
         });
-        serde_json::to_writer(&mut out, &line)?;
+        serde_json::to_writer(&mut *out, &line)?;
         out.write_all(b"\n")?;
     }
-    out.flush()?;
     Ok(())
 }
 
@@ -412,6 +575,30 @@ mod tests {
     }
 
     #[test]
+    fn objects_group_by_hour_with_the_next_groups_watermark() {
+        let object = |stamp: &str| {
+            let name = format!(
+                "AWSLogs/123456789012/vpcflowlogs/us-east-1/2026/11/02/123456789012_vpcflowlogs_us-east-1_fl-0a_{stamp}_ab.log.gz"
+            );
+            ObjectRef::local(PathBuf::from(name), None)
+        };
+        let late = object("20261102T0135Z");
+        let early = object("20261102T0055Z");
+        let next = object("20261102T0130Z");
+        let groups = groups(&[late.clone(), early.clone(), next.clone()]);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].0, vec![early]);
+        let next_start = next.key.as_ref().unwrap().end_range().0;
+        assert_eq!(groups[0].1, Some(next_start - 3600));
+        assert_eq!(groups[1].0, vec![next, late.clone()]);
+        assert_eq!(groups[1].1, None);
+        // One name without a time: everything in one group, held to the end.
+        let plain = ObjectRef::local(PathBuf::from("flows.log.gz"), None);
+        let single = super::groups(&[late.clone(), plain.clone()]);
+        assert_eq!(single, vec![(vec![late, plain], None)]);
+    }
+
+    #[test]
     fn formats_follow_the_extension() {
         assert_eq!(format_of(Path::new("a/b.parquet")).unwrap(), Format::Parquet);
         assert_eq!(format_of(Path::new("x.CSV")).unwrap(), Format::Csv);
@@ -422,7 +609,8 @@ mod tests {
     #[test]
     fn csv_has_header_and_rfc3339_times() {
         let mut out = Vec::new();
-        write_csv(&mut out, &[sample()]).unwrap();
+        write_csv_header(&mut out).unwrap();
+        write_csv_rows(&mut out, &[sample()]).unwrap();
         let text = String::from_utf8(out).unwrap();
         let mut lines = text.lines();
         assert!(lines.next().unwrap().starts_with("host,window_start,window_end,interface_id,instance_id,flows_out,"));
@@ -447,7 +635,10 @@ mod tests {
     fn parquet_round_trips_types() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f.parquet");
-        write_parquet(File::create(&path).unwrap(), &[sample(), sample()]).unwrap();
+        let mut sink = RowSink::new(File::create(&path).unwrap(), Format::Parquet).unwrap();
+        sink.write(&[sample()]).unwrap();
+        sink.write(&[sample()]).unwrap();
+        sink.close().unwrap();
         let file = File::open(&path).unwrap();
         let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
         assert_eq!(

@@ -84,6 +84,50 @@ pub fn plan(args: &SourceArgs) -> Result<Plan> {
     Ok(Plan { objects, pruned, opts, remote })
 }
 
+/// Reads the plan's objects, all at once or in groups, with one progress bar on a terminal.
+pub struct Reader<'a> {
+    plan: &'a Plan,
+    bar: ProgressBar,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(plan: &'a Plan) -> Reader<'a> {
+        let bar = if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new(plan.objects.len() as u64);
+            if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} objects {elapsed_precise} eta {eta}")
+            {
+                bar.set_style(style);
+            }
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        Reader { plan, bar }
+    }
+
+    /// Reads `objects` (some of the plan's) into partials made by `make`, merged.
+    pub fn read<P, F>(&self, objects: &[ObjectRef], make: F) -> (Vec<ObjectReport>, P)
+    where
+        P: Partial,
+        F: Fn() -> P + Sync,
+    {
+        let on_object = |report: &ObjectReport| {
+            self.bar.inc(1);
+            if let Some(err) = &report.error {
+                tracing::warn!(object = %report.name, error = %err, "object not fully read");
+            }
+        };
+        let remote = self.plan.remote.as_ref().map(|r| r.opener() as &dyn RemoteOpener);
+        scan(objects, remote, &self.plan.opts, make, &on_object)
+    }
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}
+
 /// Reads every object of the plan into partials made by `make`, with a progress bar
 /// on a terminal.
 pub fn read_all<P, F>(plan: &Plan, make: F) -> (Vec<ObjectReport>, P)
@@ -91,25 +135,7 @@ where
     P: Partial,
     F: Fn() -> P + Sync,
 {
-    let bar = if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new(plan.objects.len() as u64);
-        if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} objects {elapsed_precise} eta {eta}") {
-            bar.set_style(style);
-        }
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
-    let on_object = |report: &ObjectReport| {
-        bar.inc(1);
-        if let Some(err) = &report.error {
-            tracing::warn!(object = %report.name, error = %err, "object not fully read");
-        }
-    };
-    let remote = plan.remote.as_ref().map(|r| r.opener() as &dyn RemoteOpener);
-    let result = scan(&plan.objects, remote, &plan.opts, make, &on_object);
-    bar.finish_and_clear();
-    result
+    Reader::new(plan).read(&plan.objects, make)
 }
 
 /// Logs the malformed-line samples and decides whether damaged objects fail the run.
