@@ -483,10 +483,11 @@ fn non_digits(word: u64) -> u64 {
 
 const POW10: [u64; 9] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
 
-/// The run of 1 to 15 ASCII digits at `text[pos..]`: its value and end. Longer runs
+/// The run of 1 to 15 ASCII digits at `text[pos..]`: its value, its end and the byte
+/// after it (0 past the end of `text`), taken from the word already loaded. Longer runs
 /// and runs of none give `None` (longer numbers are left to [`parse_u64`]).
 #[inline(always)]
-fn digit_run(text: &[u8], pos: usize) -> Option<(u64, usize)> {
+fn digit_run(text: &[u8], pos: usize) -> Option<(u64, usize, u8)> {
     let word = load8(text, pos);
     let flags = non_digits(word);
     if flags != 0 {
@@ -494,7 +495,7 @@ fn digit_run(text: &[u8], pos: usize) -> Option<(u64, usize)> {
         if n == 0 {
             return None;
         }
-        return Some((convert8(word, n), pos + n));
+        return Some((convert8(word, n), pos + n, (word >> (8 * n)) as u8));
     }
     let low_word = load8(text, pos + 8);
     let low_flags = non_digits(low_word);
@@ -503,10 +504,11 @@ fn digit_run(text: &[u8], pos: usize) -> Option<(u64, usize)> {
     }
     let high = convert8(word, 8);
     let n = (low_flags.trailing_zeros() / 8) as usize;
+    let after = (low_word >> (8 * n)) as u8;
     if n == 0 {
-        return Some((high, pos + 8));
+        return Some((high, pos + 8, after));
     }
-    Some((high * POW10[n] + convert8(low_word, n), pos + 8 + n))
+    Some((high * POW10[n] + convert8(low_word, n), pos + 8 + n, after))
 }
 
 /// The number in `line[start..end]`: ASCII digits only, no sign, no overflow.
@@ -761,13 +763,20 @@ impl FastLine<'_> {
 
     #[inline(always)]
     fn number<T: TryFrom<u64>>(&mut self) -> Option<Option<T>> {
-        if self.text.get(self.pos) == Some(&b'-') {
-            self.space_after(self.pos + 1)?;
-            return Some(None);
+        let Some((value, end, after)) = digit_run(self.text, self.pos) else {
+            // Not a number: only `-` is still acceptable here.
+            if self.text.get(self.pos) == Some(&b'-') {
+                self.space_after(self.pos + 1)?;
+                return Some(None);
+            }
+            return None;
+        };
+        // The byte after the digits comes with them: no second load for the separator.
+        if after != b' ' || end >= self.len {
+            return None;
         }
-        let (value, end) = digit_run(self.text, self.pos)?;
         let value = T::try_from(value).ok()?;
-        self.space_after(end)?;
+        self.pos = end + 1;
         Some(Some(value))
     }
 
@@ -1298,7 +1307,9 @@ mod tests {
         for token in line.split(|&b| b == b' ') {
             let digits = token.iter().take_while(|b| b.is_ascii_digit()).count();
             let expected = match digits {
-                1..=15 => parse_u64(&token[..digits]).map(|v| (v, pos + digits)),
+                1..=15 => {
+                    parse_u64(&token[..digits]).map(|v| (v, pos + digits, line.get(pos + digits).copied().unwrap_or(0)))
+                }
                 _ => None,
             };
             assert_eq!(digit_run(line, pos), expected, "{}", String::from_utf8_lossy(token));
@@ -1308,7 +1319,7 @@ mod tests {
             assert_eq!(digit_run(not_digits, 0), None, "{not_digits:?}");
         }
         // A 0xff byte after the digits must not disturb them (the +6 carries out of it).
-        assert_eq!(digit_run(b"12\xff\xff\xff\xff\xff\xff", 0), Some((12, 2)));
+        assert_eq!(digit_run(b"12\xff\xff\xff\xff\xff\xff", 0), Some((12, 2, 0xff)));
     }
 
     #[test]
