@@ -15,7 +15,6 @@ virtual environment (default target/check-extract-venv, or --venv DIR, or
 $FLOWHOUND_PY_VENV) with pip and re-runs itself inside it.
 """
 
-import argparse
 import ipaddress
 import gzip
 import os
@@ -24,27 +23,11 @@ import subprocess
 import sys
 import tempfile
 
+import harness
+
 REQUIRED = ("duckdb", "polars", "pandas", "pyarrow")
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+ROOT = harness.ROOT
 
-
-def ensure_modules(venv):
-    try:
-        for name in REQUIRED:
-            __import__(name)
-        return
-    except ImportError:
-        pass
-    if os.environ.get("FLOWHOUND_CHECK_REEXEC"):
-        sys.exit(f"modules {REQUIRED} still missing in {sys.executable}")
-    python = os.path.join(venv, "bin", "python")
-    if not os.path.exists(python):
-        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-    subprocess.run(
-        [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *REQUIRED], check=True
-    )
-    env = dict(os.environ, FLOWHOUND_CHECK_REEXEC="1")
-    os.execve(python, [python, os.path.abspath(__file__), *sys.argv[1:]], env)
 
 
 HEADER = (
@@ -157,36 +140,16 @@ def epoch(column):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bin", default=None, help="flowhound binary (default: target/release or target/debug)")
-    parser.add_argument("--venv", default=os.environ.get("FLOWHOUND_PY_VENV",
-                                                         os.path.join(ROOT, "target", "check-extract-venv")))
-    args = parser.parse_args()
-    ensure_modules(args.venv)
+    args = harness.parse_args(__doc__.splitlines()[0])
+    harness.ensure_modules(REQUIRED, args.venv)
 
     import duckdb
     import pandas as pd
     import polars as pl
 
-    binary = args.bin
-    if binary is None:
-        for candidate in ("release", "debug"):
-            path = os.path.join(ROOT, "target", candidate, "flowhound")
-            if os.path.exists(path):
-                binary = path
-                break
-    if binary is None:
-        sys.exit("no flowhound binary: build it first or pass --bin")
-
-    passed, failed = 0, 0
-
-    def check(name, ok, detail=""):
-        nonlocal passed, failed
-        if ok:
-            passed += 1
-        else:
-            failed += 1
-            print(f"FAIL {name}: {detail}")
+    binary = harness.find_binary(args.bin)
+    tally = harness.Tally()
+    check = tally.check
 
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "logs")
@@ -227,8 +190,7 @@ def main():
                 check(f"{reader}: {col}", not diff.any(), f"{int(diff.sum())} rows differ, first: {first}")
         total = int(frames["pandas"]["flows_out"].sum())
         print(f"{lines} record lines, {len(expected)} host-windows, {total} flows out")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return tally.finish()
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ Without a Python that has pandas and pyarrow, the script creates a virtual envir
 $FLOWHOUND_PY_VENV) with pip and re-runs itself inside it.
 """
 
-import argparse
 import contextlib
 import io
 import json
@@ -27,29 +26,13 @@ import subprocess
 import sys
 import tempfile
 
+import harness
+
 REQUIRED = ("pandas", "pyarrow")
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+ROOT = harness.ROOT
 NOTEBOOKS = os.path.join(ROOT, "notebooks")
 NAME = "baseline_explorer"
 
-
-def ensure_modules(venv):
-    try:
-        for name in REQUIRED:
-            __import__(name)
-        return
-    except ImportError:
-        pass
-    if os.environ.get("FLOWHOUND_CHECK_REEXEC"):
-        sys.exit(f"modules {REQUIRED} still missing in {sys.executable}")
-    python = os.path.join(venv, "bin", "python")
-    if not os.path.exists(python):
-        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-    subprocess.run(
-        [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *REQUIRED], check=True
-    )
-    env = dict(os.environ, FLOWHOUND_CHECK_REEXEC="1")
-    os.execve(python, [python, os.path.abspath(__file__), *sys.argv[1:]], env)
 
 
 def run_notebook(cells, model, features):
@@ -74,32 +57,12 @@ def run_notebook(cells, model, features):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bin", default=None, help="flowhound binary (default: target/release or target/debug)")
-    parser.add_argument("--venv", default=os.environ.get("FLOWHOUND_PY_VENV",
-                                                         os.path.join(ROOT, "target", "check-extract-venv")))
-    args = parser.parse_args()
-    ensure_modules(args.venv)
+    args = harness.parse_args(__doc__.splitlines()[0])
+    harness.ensure_modules(REQUIRED, args.venv)
 
-    binary = args.bin
-    if binary is None:
-        for candidate in ("release", "debug"):
-            path = os.path.join(ROOT, "target", candidate, "flowhound")
-            if os.path.exists(path):
-                binary = path
-                break
-    if binary is None:
-        sys.exit("no flowhound binary: build it first or pass --bin")
-
-    passed, failed = 0, 0
-
-    def check(name, ok, detail=""):
-        nonlocal passed, failed
-        if ok:
-            passed += 1
-        else:
-            failed += 1
-            print(f"FAIL {name}: {detail}")
+    binary = harness.find_binary(args.bin)
+    tally = harness.Tally()
+    check = tally.check
 
     sys.path.insert(0, NOTEBOOKS)
     import build_ipynb
@@ -172,8 +135,7 @@ def main():
         except ValueError as e:
             check("edited manifest refused", "manifest was modified" in str(e), e)
 
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    sys.exit(tally.finish())
 
 
 if __name__ == "__main__":
