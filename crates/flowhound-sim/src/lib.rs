@@ -25,7 +25,7 @@ pub use eval::{
 pub use generate::{Bucket, OBJECT_SECS, Rec, chunk_secs, generate_chunk, season};
 pub use model::{Endpoint, Eni, EniKind, Role, Svc, Tag};
 pub use output::{
-    PARQUET_FIELDS, SplitStats, V5_FIELDS, WriteSummary, object_key, parquet_schema, render_text, write_scenario,
+    SplitStats, V5_FIELDS, WriteSummary, object_key, parquet_fields, parquet_schema, render_text, write_scenario,
 };
 pub use rfc3339::parse_time;
 pub use scenario::{ExternalPeer, LookAlike, Scenario, build, epoch_start};

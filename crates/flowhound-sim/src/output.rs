@@ -63,36 +63,15 @@ pub const V5_FIELDS: &[Field] = &[
     Field::PktDstAwsService,
 ];
 
-/// The Parquet columns, in AWS catalogue order (columns are read by name anyway).
-pub const PARQUET_FIELDS: &[Field] = &[
-    Field::Version,
-    Field::AccountId,
-    Field::InterfaceId,
-    Field::SrcAddr,
-    Field::DstAddr,
-    Field::SrcPort,
-    Field::DstPort,
-    Field::Protocol,
-    Field::Packets,
-    Field::Bytes,
-    Field::Start,
-    Field::End,
-    Field::Action,
-    Field::LogStatus,
-    Field::VpcId,
-    Field::SubnetId,
-    Field::InstanceId,
-    Field::TcpFlags,
-    Field::Type,
-    Field::PktSrcAddr,
-    Field::PktDstAddr,
-    Field::Region,
-    Field::AzId,
-    Field::PktSrcAwsService,
-    Field::PktDstAwsService,
-    Field::FlowDirection,
-    Field::TrafficPath,
-];
+/// The Parquet columns: the catalogue's fields up to version 5 in AWS catalogue order, less
+/// the sublocation fields (the simulated VPC has no Outposts or Local Zones). Columns are
+/// read by name anyway.
+pub fn parquet_fields() -> impl Iterator<Item = Field> {
+    Field::ALL
+        .iter()
+        .copied()
+        .filter(|f| f.version() <= 5 && !matches!(f, Field::SublocationType | Field::SublocationId))
+}
 
 /// Counts of one split (train or test).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -250,11 +229,11 @@ fn render_text_with(ctx: &RenderCtx, format: Format, records: &[Rec], out: &mut 
 
 fn parquet_batch(ctx: &RenderCtx, records: &[Rec]) -> Result<RecordBatch, String> {
     let schema = parquet_schema();
-    let mut columns: Vec<ArrayRef> = Vec::with_capacity(PARQUET_FIELDS.len());
+    let mut columns: Vec<ArrayRef> = Vec::new();
     let flows: Vec<FlowRecord> = records.iter().map(|r| ctx.flow(r, 5)).collect();
     let sym = |s: Sym| ctx.interner.display(s).to_string();
     let addr = |a: Option<Addr>| a.map_or_else(|| "-".to_string(), |a| a.to_string());
-    for &field in PARQUET_FIELDS {
+    for field in parquet_fields() {
         let column: ArrayRef = match parquet_type(field) {
             DataType::Int32 => {
                 let mut b = Int32Builder::with_capacity(flows.len());
@@ -329,9 +308,8 @@ fn parquet_type(field: Field) -> DataType {
 /// The AWS Parquet schema: underscore column names, INT32/INT64 numbers, strings otherwise.
 pub fn parquet_schema() -> Arc<Schema> {
     Arc::new(Schema::new(
-        PARQUET_FIELDS
-            .iter()
-            .map(|&f| ArrowField::new(f.name().replace('-', "_"), parquet_type(f), true))
+        parquet_fields()
+            .map(|f| ArrowField::new(f.name().replace('-', "_"), parquet_type(f), true))
             .collect::<Vec<_>>(),
     ))
 }
