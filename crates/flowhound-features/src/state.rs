@@ -386,6 +386,21 @@ impl FeatureState {
         Some(self.sym_ids[i])
     }
 
+    /// Adds one side of a flow to `host`'s window; the logging interface is the host's own
+    /// when `local` names it.
+    #[inline]
+    fn credit(&mut self, host: Addr, window: u64, local: Option<Addr>, eni: Option<IdIx>, cond: Cond, c: Contribution) {
+        let limits = &self.cfg.limits;
+        let (cap_peers, cap_ports) = (limits.max_peers_per_host_window, limits.max_ports_per_host_window);
+        if let Some(acc) = self.host_acc(host, window) {
+            if local == Some(host) {
+                acc.monitored = true;
+                acc.note_eni(eni);
+            }
+            acc.add(cond, c, cap_peers, cap_ports);
+        }
+    }
+
     #[inline]
     fn host_acc(&mut self, host: Addr, window: u64) -> Option<&mut HostAcc> {
         let len = self.hosts.len();
@@ -485,49 +500,30 @@ impl FeatureState {
         let reject = r.action == Some(Action::Reject);
         let syn = r.tcp_flags.is_some_and(|f| f & 0x02 != 0 && f & 0x10 == 0);
         let protocol = r.protocol.unwrap_or(0);
-        let limits = &self.cfg.limits;
-        let (cap_peers, cap_ports) = (limits.max_peers_per_host_window, limits.max_ports_per_host_window);
+        let out_flow = Flow {
+            peer: pd,
+            peer_internal: dst_internal,
+            src_port: r.srcport,
+            dst_port: r.dstport,
+            protocol,
+            packets,
+            bytes,
+            reject,
+            syn,
+            aws_service: r.pkt_dst_aws_service.is_some(),
+        };
         if src_internal {
-            let flow = Flow {
-                peer: pd,
-                peer_internal: dst_internal,
-                src_port: r.srcport,
-                dst_port: r.dstport,
-                protocol,
-                packets,
-                bytes,
-                reject,
-                syn,
-                aws_service: r.pkt_dst_aws_service.is_some(),
-            };
-            if let Some(acc) = self.host_acc(ps, window) {
-                if local == Some(ps) {
-                    acc.monitored = true;
-                    acc.note_eni(eni);
-                }
-                acc.add(cond, Contribution { flow, out: true, primary: true }, cap_peers, cap_ports);
-            }
+            let c = Contribution { flow: out_flow, out: true, primary: true };
+            self.credit(ps, window, local, eni, cond, c);
         }
         if dst_internal {
             let flow = Flow {
                 peer: ps,
                 peer_internal: src_internal,
-                src_port: r.srcport,
-                dst_port: r.dstport,
-                protocol,
-                packets,
-                bytes,
-                reject,
-                syn,
                 aws_service: r.pkt_src_aws_service.is_some(),
+                ..out_flow
             };
-            if let Some(acc) = self.host_acc(pd, window) {
-                if local == Some(pd) {
-                    acc.monitored = true;
-                    acc.note_eni(eni);
-                }
-                acc.add(cond, Contribution { flow, out: false, primary: !src_internal }, cap_peers, cap_ports);
-            }
+            self.credit(pd, window, local, eni, cond, Contribution { flow, out: false, primary: !src_internal });
         }
         if src_internal && dst_internal {
             let key = EdgeKey { window, src: ps, dst: pd, port: r.dstport.unwrap_or(0), protocol };
