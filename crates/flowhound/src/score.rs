@@ -93,7 +93,8 @@ pub fn score_and_write(
     Ok(result)
 }
 
-fn write_findings(w: &mut impl Write, findings: &[Finding]) -> Result<()> {
+/// Findings as JSON lines (CONTRACT §4); shared by `score` and `serve`.
+pub fn write_findings(w: &mut impl Write, findings: &[Finding]) -> Result<()> {
     for f in findings {
         serde_json::to_writer(&mut *w, f)?;
         w.write_all(b"\n")?;

@@ -369,10 +369,7 @@ impl Server {
             c.model_id = self.model.manifest.id.clone();
         }
         let mut bytes = Vec::new();
-        for f in &findings {
-            serde_json::to_writer(&mut bytes, f)?;
-            bytes.push(b'\n');
-        }
+        crate::score::write_findings(&mut bytes, &findings)?;
         match &mut self.findings {
             Some(file) => {
                 file.write_all(&bytes).context("writing findings")?;
