@@ -248,6 +248,23 @@ pub enum Pattern {
     Scan { targets: Vec<u32>, ports: Vec<u16>, per_sec: f64, sg_open: bool },
 }
 
+// One-line constructors, so that a scenario description states each activity's
+// numbers on one line instead of spelling out every field name.
+impl Pattern {
+    pub fn periodic(period: f64, jitter: f64, phase: f64, out: Size, inb: Size) -> Pattern {
+        Pattern::Periodic { period, jitter, phase, out, inb }
+    }
+
+    /// Long-lived connections carrying `out`/`inb` bytes per second, no beats.
+    pub fn persistent(out: Size, inb: Size, reconnect: u32) -> Pattern {
+        Pattern::Persistent { out, inb, reconnect, beat: None }
+    }
+
+    pub fn poisson(per_hour: f64, out: Size, inb: Size, max_secs: u32) -> Pattern {
+        Pattern::Poisson { per_hour, out, inb, max_secs }
+    }
+}
+
 /// Who an activity belongs to: background, a look-alike, or an attack (for accounting and tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Tag {

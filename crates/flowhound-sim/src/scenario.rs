@@ -41,6 +41,8 @@ const VULN_SCAN_PORTS: &[u16] = &[
 ];
 /// Ports an attacker's internal scan probes.
 const ATTACK_SCAN_PORTS: &[u16] = &[22, 23, 135, 445, 1433, 3306, 3389, 5432, 5985, 6379, 9200, 27017];
+/// `reconnect` of an attacker's session: one source port for the whole label.
+const ONE_SESSION: u32 = u32::MAX / 2;
 
 /// A named internet peer of the legitimate workload, listed in scenario.json.
 #[derive(Debug, Clone, Serialize)]
@@ -158,6 +160,16 @@ struct Builder {
     lambda: u32,
     /// Hosts already used as attackers, to spread attacks over distinct hosts.
     attackers: HashSet<u32>,
+}
+
+/// An agent's periodic check-in: one short connection every `period` seconds, displaced
+/// by up to `jitter·period/2`, with `out`/`inb` bytes.
+#[derive(Debug, Clone, Copy)]
+struct CheckIn {
+    period: f64,
+    jitter: f64,
+    out: Size,
+    inb: Size,
 }
 
 fn ip(v: u32) -> String {
@@ -371,10 +383,34 @@ impl Builder {
         Schedule::span(self.s.train_start, self.s.test_end)
     }
 
-    fn lookalike(&mut self, l: LookAlike) -> Tag {
+    fn list_lookalike(&mut self, l: LookAlike) -> Tag {
         let idx = self.s.lookalikes.len() as u16;
         self.s.lookalikes.push(l);
         Tag::LookAlike(idx)
+    }
+
+    /// Lists a look-alike that runs through training and test, so a baseline can learn
+    /// it, and returns the tag its activities carry.
+    fn lookalike(
+        &mut self,
+        id: &str,
+        description: &str,
+        fools: &[&str],
+        hosts: Vec<String>,
+        peers: Vec<String>,
+        ports: &[u16],
+    ) -> Tag {
+        self.list_lookalike(LookAlike {
+            id: id.into(),
+            description: description.into(),
+            fools: fools.iter().map(|f| f.to_string()).collect(),
+            hosts,
+            peers,
+            ports: ports.to_vec(),
+            start: self.s.train_start,
+            end: self.s.test_end,
+            in_training: true,
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -391,9 +427,24 @@ impl Builder {
         self.push(Activity { src, dsts, dports, proto, pattern, schedule, tag, rejected: false });
     }
 
+    /// The usual activity: interface `src` opens TCP connections to `port` on one of `dsts`.
+    fn tcp(&mut self, src: u32, dsts: Vec<Endpoint>, port: u16, pattern: Pattern, schedule: Schedule, tag: Tag) {
+        self.activity(Endpoint::Eni(src), dsts, vec![port], TCP, pattern, schedule, tag);
+    }
+
+    /// Each of `srcs` checks in with `dst` on TCP `port`, at a random phase of its own:
+    /// agents start when their host boots, not in lockstep across the fleet.
+    fn check_in(&mut self, srcs: &[u32], dst: Endpoint, port: u16, c: CheckIn, schedule: Schedule, tag: Tag) {
+        for &src in srcs {
+            let phase = self.rng.uniform(0.0, c.period);
+            self.tcp(src, vec![dst], port, Pattern::periodic(c.period, c.jitter, phase, c.out, c.inb), schedule, tag);
+        }
+    }
+
     // ---- background -----------------------------------------------------------------
 
     fn background(&mut self) {
+        let tag = Tag::Background;
         let all = self.all_time();
         let web = self.role(Role::Web);
         let app = self.role(Role::App);
@@ -413,243 +464,82 @@ impl Builder {
 
         // Customers reach the public load balancer; heavy-tailed responses leave through it.
         for &alb in &self.alb.clone() {
-            let per_hour = 40.0 * web.len() as f64;
-            self.activity(
-                Endpoint::Internet { pool: POOL_CLIENTS },
-                vec![Endpoint::Eni(alb)],
-                vec![443],
-                TCP,
-                Pattern::Poisson { per_hour, out: Size::new(900.0, 0.8), inb: Size::new(25_000.0, 1.6), max_secs: 20 },
-                all.seasonal(),
-                Tag::Background,
-            );
+            let clients = Endpoint::Internet { pool: POOL_CLIENTS };
+            let requests =
+                Pattern::poisson(40.0 * web.len() as f64, Size::new(900.0, 0.8), Size::new(25_000.0, 1.6), 20);
+            self.activity(clients, vec![Endpoint::Eni(alb)], vec![443], TCP, requests, all.seasonal(), tag);
             // The load balancer keeps connections to its targets open and multiplexes requests over them.
             for &w in &web {
-                self.activity(
-                    Endpoint::Eni(alb),
-                    vec![Endpoint::Eni(w)],
-                    vec![8080],
-                    TCP,
-                    Pattern::Persistent {
-                        out: Size::new(150.0, 0.6),
-                        inb: Size::new(4_000.0, 0.9),
-                        reconnect: 3600,
-                        beat: None,
-                    },
-                    all.seasonal(),
-                    Tag::Background,
-                );
+                let keep_alive = Pattern::persistent(Size::new(150.0, 0.6), Size::new(4_000.0, 0.9), 3600);
+                self.tcp(alb, vec![Endpoint::Eni(w)], 8080, keep_alive, all.seasonal(), tag);
             }
         }
         for (i, &w) in web.iter().enumerate() {
             let peers: Vec<Endpoint> = (0..2.min(app.len())).map(|k| Endpoint::Eni(app[(i + k) % app.len()])).collect();
-            self.activity(
-                Endpoint::Eni(w),
-                peers,
-                vec![8080],
-                TCP,
-                Pattern::Persistent {
-                    out: Size::new(400.0, 0.7),
-                    inb: Size::new(3_000.0, 0.9),
-                    reconnect: 1800,
-                    beat: None,
-                },
-                all.seasonal(),
-                Tag::Background,
-            );
+            let pool = Pattern::persistent(Size::new(400.0, 0.7), Size::new(3_000.0, 0.9), 1800);
+            self.tcp(w, peers, 8080, pool, all.seasonal(), tag);
         }
         for (i, &a) in app.iter().enumerate() {
             let primary = db[i % db.len().max(1)];
-            // The connection pool to the database.
-            self.activity(
-                Endpoint::Eni(a),
-                vec![Endpoint::Eni(primary)],
-                vec![5432],
-                TCP,
-                Pattern::Persistent {
-                    out: Size::new(600.0, 0.8),
-                    inb: Size::new(6_000.0, 1.0),
-                    reconnect: 7200,
-                    beat: None,
-                },
-                all.seasonal(),
-                Tag::Background,
-            );
+            let pool = Pattern::persistent(Size::new(600.0, 0.8), Size::new(6_000.0, 1.0), 7200);
+            self.tcp(a, vec![Endpoint::Eni(primary)], 5432, pool, all.seasonal(), tag);
             let rate = self.rng.log_uniform(3.0, 20.0);
-            self.activity(
-                Endpoint::Eni(a),
-                saas.clone(),
-                vec![443],
-                TCP,
-                Pattern::Poisson {
-                    per_hour: rate,
-                    out: Size::new(3_000.0, 1.2),
-                    inb: Size::new(12_000.0, 1.5),
-                    max_secs: 5,
-                },
-                all.seasonal(),
-                Tag::Background,
-            );
+            let api_calls = Pattern::poisson(rate, Size::new(3_000.0, 1.2), Size::new(12_000.0, 1.5), 5);
+            self.tcp(a, saas.clone(), 443, api_calls, all.seasonal(), tag);
             let s3 = self.s3();
-            self.activity(
-                Endpoint::Eni(a),
-                vec![s3],
-                vec![443],
-                TCP,
-                Pattern::Poisson {
-                    per_hour: 4.0,
-                    out: Size::new(150_000.0, 1.8),
-                    inb: Size::new(400_000.0, 2.0),
-                    max_secs: 30,
-                },
-                all.seasonal(),
-                Tag::Background,
-            );
+            let objects = Pattern::poisson(4.0, Size::new(150_000.0, 1.8), Size::new(400_000.0, 2.0), 30);
+            self.tcp(a, vec![s3], 443, objects, all.seasonal(), tag);
         }
         // Database replication: primary to replica, all the time.
         if db.len() >= 2 {
-            self.activity(
-                Endpoint::Eni(db[0]),
-                vec![Endpoint::Eni(db[1])],
-                vec![5432],
-                TCP,
-                Pattern::Persistent {
-                    out: Size::new(20_000.0, 1.0),
-                    inb: Size::new(500.0, 0.5),
-                    reconnect: 86_400,
-                    beat: None,
-                },
-                all.seasonal(),
-                Tag::Background,
-            );
+            let stream = Pattern::persistent(Size::new(20_000.0, 1.0), Size::new(500.0, 0.5), 86_400);
+            self.tcp(db[0], vec![Endpoint::Eni(db[1])], 5432, stream, all.seasonal(), tag);
         }
         // Nightly ETL: pull from the databases, write to S3.
         for (i, &bh) in batch.iter().enumerate() {
             let offset = 2 * 3600 + self.rng.range(0, 3600) as u32;
             let source = db[i % db.len()];
-            self.activity(
-                Endpoint::Eni(bh),
-                vec![Endpoint::Eni(source)],
-                vec![5432],
-                TCP,
-                Pattern::Persistent {
-                    out: Size::new(8_000.0, 0.5),
-                    inb: Size::new(2_000_000.0, 0.6),
-                    reconnect: 3600,
-                    beat: None,
-                },
-                all.daily(offset, 5400),
-                Tag::Background,
-            );
+            let pull = Pattern::persistent(Size::new(8_000.0, 0.5), Size::new(2_000_000.0, 0.6), 3600);
+            self.tcp(bh, vec![Endpoint::Eni(source)], 5432, pull, all.daily(offset, 5400), tag);
             let s3 = self.s3();
-            self.activity(
-                Endpoint::Eni(bh),
-                vec![s3],
-                vec![443],
-                TCP,
-                Pattern::Persistent {
-                    out: Size::new(1_000_000.0, 0.6),
-                    inb: Size::new(20_000.0, 0.5),
-                    reconnect: 600,
-                    beat: None,
-                },
-                all.daily(offset + 1800, 3600),
-                Tag::Background,
-            );
+            let write = Pattern::persistent(Size::new(1_000_000.0, 0.6), Size::new(20_000.0, 0.5), 600);
+            self.tcp(bh, vec![s3], 443, write, all.daily(offset + 1800, 3600), tag);
         }
         // Windows: Kerberos/LDAP/SMB to the domain controller, the file server.
         let dc = win[0];
         for &w in win.iter().skip(1) {
+            let logons = Pattern::poisson(20.0, Size::new(1_500.0, 0.8), Size::new(3_000.0, 0.9), 3);
             self.activity(
                 Endpoint::Eni(w),
                 vec![Endpoint::Eni(dc)],
                 vec![88, 389, 445, 53],
                 TCP,
-                Pattern::Poisson {
-                    per_hour: 20.0,
-                    out: Size::new(1_500.0, 0.8),
-                    inb: Size::new(3_000.0, 0.9),
-                    max_secs: 3,
-                },
+                logons,
                 all.seasonal(),
-                Tag::Background,
+                tag,
             );
         }
         // Admins SSH into the bastion from the office during business hours.
         for office in offices {
-            self.activity(
-                office,
-                vec![Endpoint::Eni(bastion)],
-                vec![22],
-                TCP,
-                Pattern::Poisson {
-                    per_hour: 2.0,
-                    out: Size::new(40_000.0, 1.2),
-                    inb: Size::new(200_000.0, 1.5),
-                    max_secs: 55,
-                },
-                all.daily(13 * 3600, 10 * 3600).on(WEEKDAYS),
-                Tag::Background,
-            );
+            let sessions = Pattern::poisson(2.0, Size::new(40_000.0, 1.2), Size::new(200_000.0, 1.5), 55);
+            let business_hours = all.daily(13 * 3600, 10 * 3600).on(WEEKDAYS);
+            self.activity(office, vec![Endpoint::Eni(bastion)], vec![22], TCP, sessions, business_hours, tag);
         }
         // CI: clones, image pulls.
+        let build_hours = all.daily(13 * 3600, 11 * 3600).on(WEEKDAYS);
         for &c in &ci {
-            self.activity(
-                Endpoint::Eni(c),
-                vec![github],
-                vec![443],
-                TCP,
-                Pattern::Poisson {
-                    per_hour: 6.0,
-                    out: Size::new(20_000.0, 1.0),
-                    inb: Size::new(8_000_000.0, 1.5),
-                    max_secs: 50,
-                },
-                all.daily(13 * 3600, 11 * 3600).on(WEEKDAYS),
-                Tag::Background,
-            );
-            self.activity(
-                Endpoint::Eni(c),
-                vec![registry],
-                vec![443],
-                TCP,
-                Pattern::Poisson {
-                    per_hour: 4.0,
-                    out: Size::new(30_000.0, 1.0),
-                    inb: Size::new(40_000_000.0, 1.2),
-                    max_secs: 50,
-                },
-                all.daily(13 * 3600, 11 * 3600).on(WEEKDAYS),
-                Tag::Background,
-            );
+            let clones = Pattern::poisson(6.0, Size::new(20_000.0, 1.0), Size::new(8_000_000.0, 1.5), 50);
+            self.tcp(c, vec![github], 443, clones, build_hours, tag);
+            let pulls = Pattern::poisson(4.0, Size::new(30_000.0, 1.0), Size::new(40_000_000.0, 1.2), 50);
+            self.tcp(c, vec![registry], 443, pulls, build_hours, tag);
         }
         let monitoring = self.role(Role::Monitoring)[0];
-        self.activity(
-            Endpoint::Eni(monitoring),
-            vec![pager],
-            vec![443],
-            TCP,
-            Pattern::Poisson { per_hour: 1.0, out: Size::new(2_000.0, 0.6), inb: Size::new(1_000.0, 0.5), max_secs: 2 },
-            all,
-            Tag::Background,
-        );
+        let alerts = Pattern::poisson(1.0, Size::new(2_000.0, 0.6), Size::new(1_000.0, 0.5), 2);
+        self.tcp(monitoring, vec![pager], 443, alerts, all, tag);
         // The Lambda function runs a few times an hour; its interface is idle (NODATA) otherwise.
         let s3 = self.s3();
-        let lambda = self.lambda;
-        self.activity(
-            Endpoint::Eni(lambda),
-            vec![s3, crm],
-            vec![443],
-            TCP,
-            Pattern::Poisson {
-                per_hour: 3.0,
-                out: Size::new(5_000.0, 1.0),
-                inb: Size::new(50_000.0, 1.2),
-                max_secs: 10,
-            },
-            all.seasonal(),
-            Tag::Background,
-        );
+        let runs = Pattern::poisson(3.0, Size::new(5_000.0, 1.0), Size::new(50_000.0, 1.2), 10);
+        self.tcp(self.lambda, vec![s3, crm], 443, runs, all.seasonal(), tag);
     }
 
     // ---- look-alikes ----------------------------------------------------------------
@@ -670,292 +560,136 @@ impl Builder {
         let monitoring = self.role(Role::Monitoring)[0];
         let scanner = self.role(Role::Scanner)[0];
         let new_host = *app.last().unwrap_or(&hosts[0]);
-        let la = |id: &str,
-                  description: &str,
-                  fools: &[&str],
-                  hosts: Vec<String>,
-                  peers: Vec<String>,
-                  ports: &[u16],
-                  start: u64,
-                  end: u64| LookAlike {
-            id: id.into(),
-            description: description.into(),
-            fools: fools.iter().map(|s| s.to_string()).collect(),
-            hosts,
-            peers,
-            ports: ports.to_vec(),
-            start,
-            end,
-            in_training: start < test_start,
-        };
 
         // NTP: every host polls two pool servers at a fixed interval, to the second.
         let ntp: Vec<Endpoint> = (0..4).map(|i| self.ext(&format!("ntp-pool-{}", i + 1), "ntp")).collect();
-        let ntp_names = ntp.iter().map(ext_name).collect();
-        let tag = self.lookalike(la(
+        let tag = self.lookalike(
             "ntp_polling",
             "every host polls two public NTP servers every 1024 s with zero jitter (UDP 123, 76-byte packets)",
             &["beaconing"],
             host_names.clone(),
-            ntp_names,
+            ntp.iter().map(ext_name).collect(),
             &[123],
-            t0,
-            test_end,
-        ));
+        );
         for &h in &hosts {
             for k in 0..2 {
                 let server = ntp[(h as usize + k) % ntp.len()];
                 let phase = self.rng.uniform(0.0, 1024.0);
-                self.activity(
-                    Endpoint::Eni(h),
-                    vec![server],
-                    vec![123],
-                    UDP,
-                    Pattern::Periodic {
-                        period: 1024.0,
-                        jitter: 0.0,
-                        phase,
-                        out: Size::new(76.0, 0.0),
-                        inb: Size::new(76.0, 0.0),
-                    },
-                    all,
-                    tag,
-                );
+                let poll = Pattern::periodic(1024.0, 0.0, phase, Size::new(76.0, 0.0), Size::new(76.0, 0.0));
+                self.activity(Endpoint::Eni(h), vec![server], vec![123], UDP, poll, all, tag);
             }
         }
 
         // The EDR agent on every host checks in with one shared SaaS endpoint.
         let edr = self.ext("edr-agent-cloud", "saas");
-        let tag = self.lookalike(la(
+        let tag = self.lookalike(
             "edr_agent_checkin",
             "every host's security agent opens a new HTTPS connection to one shared SaaS endpoint every 300 s (±2%) with near-constant payloads",
             &["beaconing"],
             host_names.clone(),
             vec![ext_name(&edr)],
             &[443],
-            t0,
-            test_end,
-        ));
-        for &h in &hosts {
-            let phase = self.rng.uniform(0.0, 300.0);
-            self.activity(
-                Endpoint::Eni(h),
-                vec![edr],
-                vec![443],
-                TCP,
-                Pattern::Periodic {
-                    period: 300.0,
-                    jitter: 0.02,
-                    phase,
-                    out: Size::new(1_400.0, 0.05),
-                    inb: Size::new(700.0, 0.05),
-                },
-                all,
-                tag,
-            );
-        }
+        );
+        let checkin =
+            CheckIn { period: 300.0, jitter: 0.02, out: Size::new(1_400.0, 0.05), inb: Size::new(700.0, 0.05) };
+        self.check_in(&hosts, edr, 443, checkin, all, tag);
 
         // AWS agents (SSM) poll the regional API.
         let ssm = self.aws_ext("ssm-endpoint", Svc::Amazon);
-        let tag = self.lookalike(la(
+        let tag = self.lookalike(
             "aws_agent_polling",
             "the SSM agent on every host long-polls the AWS API (pkt-dst-aws-service AMAZON) every 300 s through the NAT gateway",
             &["beaconing"],
             host_names.clone(),
             vec![ext_name(&ssm)],
             &[443],
-            t0,
-            test_end,
-        ));
-        for &h in &hosts {
-            let phase = self.rng.uniform(0.0, 300.0);
-            self.activity(
-                Endpoint::Eni(h),
-                vec![ssm],
-                vec![443],
-                TCP,
-                Pattern::Periodic {
-                    period: 300.0,
-                    jitter: 0.05,
-                    phase,
-                    out: Size::new(2_200.0, 0.1),
-                    inb: Size::new(4_500.0, 0.2),
-                },
-                all,
-                tag,
-            );
-        }
+        );
+        let poll = CheckIn { period: 300.0, jitter: 0.05, out: Size::new(2_200.0, 0.1), inb: Size::new(4_500.0, 0.2) };
+        self.check_in(&hosts, ssm, 443, poll, all, tag);
 
         // Monitoring scrapes every host every 15 s over kept-alive connections.
         let others: Vec<u32> = hosts.iter().copied().filter(|&h| h != monitoring).collect();
-        let tag = self.lookalike(la(
+        let tag = self.lookalike(
             "monitoring_scrapes",
             "the monitoring host scrapes node exporters on every host every 15 s (TCP 9100) over persistent connections: maximal internal fan-out, perfectly periodic",
             &["lateral_movement", "beaconing"],
             self.names(&[monitoring]),
             self.names(&others),
             &[9100],
-            t0,
-            test_end,
-        ));
+        );
+        let scrapes = Pattern::Persistent {
+            out: Size::new(240.0, 0.05),
+            inb: Size::new(14_000.0, 0.3),
+            reconnect: 6 * 3600,
+            beat: Some((15.0, 0.0)),
+        };
         for &h in &others {
-            self.activity(
-                Endpoint::Eni(monitoring),
-                vec![Endpoint::Eni(h)],
-                vec![9100],
-                TCP,
-                Pattern::Persistent {
-                    out: Size::new(240.0, 0.05),
-                    inb: Size::new(14_000.0, 0.3),
-                    reconnect: 6 * 3600,
-                    beat: Some((15.0, 0.0)),
-                },
-                all,
-                tag,
-            );
+            self.tcp(monitoring, vec![Endpoint::Eni(h)], 9100, scrapes.clone(), all, tag);
         }
 
-        // Load-balancer health checks: a new connection every 30 s from each node to each target.
-        let tag = self.lookalike(la(
+        // Load-balancer health checks: a new connection every 60 s from each node to each target.
+        let tag = self.lookalike(
             "lb_health_checks",
             "both load balancer nodes open a new connection to every web host every 60 s (GET /health on 8080)",
             &["beaconing", "lateral_movement"],
             self.alb.iter().map(|&a| self.s.ip_string(a)).collect(),
             self.names(&web),
             &[8080],
-            t0,
-            test_end,
-        ));
+        );
+        let health = CheckIn { period: 60.0, jitter: 0.0, out: Size::new(180.0, 0.0), inb: Size::new(250.0, 0.02) };
         for &alb in &self.alb.clone() {
             for &w in &web {
-                let phase = self.rng.uniform(0.0, 60.0);
-                self.activity(
-                    Endpoint::Eni(alb),
-                    vec![Endpoint::Eni(w)],
-                    vec![8080],
-                    TCP,
-                    Pattern::Periodic {
-                        period: 60.0,
-                        jitter: 0.0,
-                        phase,
-                        out: Size::new(180.0, 0.0),
-                        inb: Size::new(250.0, 0.02),
-                    },
-                    all,
-                    tag,
-                );
+                self.check_in(&[alb], Endpoint::Eni(w), 8080, health, all, tag);
             }
         }
 
         // DNS: the domain controller forwards to public resolvers.
         let resolvers: Vec<Endpoint> = (0..2).map(|i| self.ext(&format!("public-dns-{}", i + 1), "dns")).collect();
         let dc = win[0];
-        let tag = self.lookalike(la(
+        let tag = self.lookalike(
             "dns_forwarding",
             "the domain controller forwards DNS to two public resolvers (UDP 53), including a cache refresh every 30 s",
             &["beaconing"],
             self.names(&[dc]),
             resolvers.iter().map(ext_name).collect(),
             &[53],
-            t0,
-            test_end,
-        ));
-        self.activity(
-            Endpoint::Eni(dc),
-            resolvers.clone(),
-            vec![53],
-            UDP,
-            Pattern::Periodic {
-                period: 30.0,
-                jitter: 0.1,
-                phase: 7.0,
-                out: Size::new(80.0, 0.2),
-                inb: Size::new(160.0, 0.4),
-            },
-            all,
-            tag,
         );
-        self.activity(
-            Endpoint::Eni(dc),
-            resolvers,
-            vec![53],
-            UDP,
-            Pattern::Poisson { per_hour: 120.0, out: Size::new(75.0, 0.2), inb: Size::new(180.0, 0.5), max_secs: 1 },
-            all.seasonal(),
-            tag,
-        );
+        let refresh = Pattern::periodic(30.0, 0.1, 7.0, Size::new(80.0, 0.2), Size::new(160.0, 0.4));
+        self.activity(Endpoint::Eni(dc), resolvers.clone(), vec![53], UDP, refresh, all, tag);
+        let lookups = Pattern::poisson(120.0, Size::new(75.0, 0.2), Size::new(180.0, 0.5), 1);
+        self.activity(Endpoint::Eni(dc), resolvers, vec![53], UDP, lookups, all.seasonal(), tag);
 
         // A licence server only the Windows hosts talk to: periodic, low prevalence.
         let licence = self.ext("licence-server", "saas");
-        let tag = self.lookalike(la(
+        let tag = self.lookalike(
             "licence_checkin",
             "only the Windows hosts check in with a vendor licence server every 300 s (±10%): periodic AND low-prevalence external, in training too",
             &["beaconing"],
             self.names(&win),
             vec![ext_name(&licence)],
             &[443],
-            t0,
-            test_end,
-        ));
-        for &w in &win {
-            let phase = self.rng.uniform(0.0, 300.0);
-            self.activity(
-                Endpoint::Eni(w),
-                vec![licence],
-                vec![443],
-                TCP,
-                Pattern::Periodic {
-                    period: 300.0,
-                    jitter: 0.1,
-                    phase,
-                    out: Size::new(900.0, 0.05),
-                    inb: Size::new(1_300.0, 0.05),
-                },
-                all,
-                tag,
-            );
-        }
+        );
+        let checkin =
+            CheckIn { period: 300.0, jitter: 0.1, out: Size::new(900.0, 0.05), inb: Size::new(1_300.0, 0.05) };
+        self.check_in(&win, licence, 443, checkin, all, tag);
 
         // A status reporter webhook: one app host, a rare SaaS, every 5 minutes.
         let webhook = self.ext("chat-webhook", "saas");
         let reporter = app[0];
-        let tag = self.lookalike(la(
+        let tag = self.lookalike(
             "status_webhook",
             "one app host posts a status message to a chat webhook every 300 s (±20%), and bursts of alerts in business hours",
             &["beaconing"],
             self.names(&[reporter]),
             vec![ext_name(&webhook)],
             &[443],
-            t0,
-            test_end,
-        ));
-        self.activity(
-            Endpoint::Eni(reporter),
-            vec![webhook],
-            vec![443],
-            TCP,
-            Pattern::Periodic {
-                period: 300.0,
-                jitter: 0.2,
-                phase: 40.0,
-                out: Size::new(1_800.0, 0.2),
-                inb: Size::new(600.0, 0.1),
-            },
-            all,
-            tag,
         );
-        self.activity(
-            Endpoint::Eni(reporter),
-            vec![webhook],
-            vec![443],
-            TCP,
-            Pattern::Poisson { per_hour: 6.0, out: Size::new(2_500.0, 0.5), inb: Size::new(600.0, 0.1), max_secs: 2 },
-            all.daily(14 * 3600, 8 * 3600).on(WEEKDAYS),
-            tag,
-        );
+        let status = Pattern::periodic(300.0, 0.2, 40.0, Size::new(1_800.0, 0.2), Size::new(600.0, 0.1));
+        self.tcp(reporter, vec![webhook], 443, status, all, tag);
+        let alerts = Pattern::poisson(6.0, Size::new(2_500.0, 0.5), Size::new(600.0, 0.1), 2);
+        self.tcp(reporter, vec![webhook], 443, alerts, all.daily(14 * 3600, 8 * 3600).on(WEEKDAYS), tag);
 
         // OS updates: an hourly check against a CDN whose address rotates, and a daily download.
-        let cdn_names: Vec<String> = Vec::new();
         let cdn: Vec<Endpoint> = (0..3)
             .flat_map(|_| {
                 let base = public_ip(self.rng.next_u64()) & 0xffff_ff00;
@@ -969,142 +703,77 @@ impl Builder {
                 self.s.external.push(ExternalPeer { ip: ip(*v), name: "os-update-cdn".into(), kind: "cdn".into() });
             }
         }
-        let tag = self.lookalike(la(
+        let tag = self.lookalike(
             "os_update_cdn",
             "every host checks for OS updates every hour (±2%) against a CDN whose address rotates per request, and downloads 50-300 MB once a day",
             &["beaconing", "exfiltration"],
             host_names.clone(),
-            cdn_names,
+            Vec::new(),
             &[443],
-            t0,
-            test_end,
-        ));
+        );
         for &h in &hosts {
             let phase = self.rng.uniform(0.0, 3600.0);
-            self.activity(
-                Endpoint::Eni(h),
-                cdn.clone(),
-                vec![443],
-                TCP,
-                Pattern::Periodic {
-                    period: 3600.0,
-                    jitter: 0.02,
-                    phase,
-                    out: Size::new(800.0, 0.1),
-                    inb: Size::new(3_000.0, 0.3),
-                },
-                all,
-                tag,
-            );
+            let check = Pattern::periodic(3600.0, 0.02, phase, Size::new(800.0, 0.1), Size::new(3_000.0, 0.3));
+            self.tcp(h, cdn.clone(), 443, check, all, tag);
             let offset = self.rng.range(0, 86_400 - 900) as u32;
             let size = self.rng.log_uniform(50e6, 300e6);
             let mirror = cdn[self.rng.index(cdn.len())];
-            self.activity(
-                Endpoint::Eni(h),
-                vec![mirror],
-                vec![443],
-                TCP,
-                Pattern::Persistent {
-                    out: Size::new(2_000.0, 0.3),
-                    inb: Size::new(size / 600.0, 0.2),
-                    reconnect: 600,
-                    beat: None,
-                },
-                all.daily(offset, 600),
-                tag,
-            );
+            let download = Pattern::persistent(Size::new(2_000.0, 0.3), Size::new(size / 600.0, 0.2), 600);
+            self.tcp(h, vec![mirror], 443, download, all.daily(offset, 600), tag);
         }
 
         // Nightly database backups to S3: several GB each night over parallel connections.
-        let tag = self.lookalike(la(
+        let tag = self.lookalike(
             "nightly_backup_s3",
             "every database host uploads a 2-8 GB backup to S3 at about 01:00 UTC over four parallel connections (pkt-dst-aws-service S3, gateway endpoint)",
             &["exfiltration"],
             self.names(&db),
             Vec::new(),
             &[443],
-            t0,
-            test_end,
-        ));
+        );
         for &d in &db {
             let total = self.rng.log_uniform(2e9, 8e9);
             let offset = 3600 + self.rng.range(0, 1200) as u32;
             let duration = 2400;
+            let upload = Pattern::persistent(
+                Size::new(total / 4.0 / f64::from(duration), 0.15),
+                Size::new(4_000.0, 0.3),
+                duration,
+            );
             for _ in 0..4 {
                 let s3 = self.s3();
-                self.activity(
-                    Endpoint::Eni(d),
-                    vec![s3],
-                    vec![443],
-                    TCP,
-                    Pattern::Persistent {
-                        out: Size::new(total / 4.0 / f64::from(duration), 0.15),
-                        inb: Size::new(4_000.0, 0.3),
-                        reconnect: duration,
-                        beat: None,
-                    },
-                    all.daily(offset, duration),
-                    tag,
-                );
+                self.tcp(d, vec![s3], 443, upload.clone(), all.daily(offset, duration), tag);
             }
         }
 
         // A nightly SFTP upload to a partner: a rare external IP, once a day, hundreds of MB.
         let partner = self.ext("partner-sftp", "partner");
         let etl = batch[0];
-        let tag = self.lookalike(la(
+        let tag = self.lookalike(
             "partner_sftp_cron",
             "a batch host uploads 150-300 MB by SFTP to a partner's IP that nobody else contacts, every night at 02:15 (a daily beacon and a volume spike to a rare IP)",
             &["exfiltration", "beaconing"],
             self.names(&[etl]),
             vec![ext_name(&partner)],
             &[22],
-            t0,
-            test_end,
-        ));
-        let size = self.rng.uniform(150e6, 300e6);
-        self.activity(
-            Endpoint::Eni(etl),
-            vec![partner],
-            vec![22],
-            TCP,
-            Pattern::Persistent {
-                out: Size::new(size / 600.0, 0.3),
-                inb: Size::new(3_000.0, 0.3),
-                reconnect: 600,
-                beat: None,
-            },
-            all.daily(2 * 3600 + 900, 600),
-            tag,
         );
+        let size = self.rng.uniform(150e6, 300e6);
+        let upload = Pattern::persistent(Size::new(size / 600.0, 0.3), Size::new(3_000.0, 0.3), 600);
+        self.tcp(etl, vec![partner], 22, upload, all.daily(2 * 3600 + 900, 600), tag);
 
         // CI uploads build artefacts to S3 at irregular hours.
-        let tag = self.lookalike(la(
+        let tag = self.lookalike(
             "ci_artifact_uploads",
             "CI hosts push 50-500 MB build artefacts to S3 several times a day, at irregular hours",
             &["exfiltration"],
             self.names(&ci),
             Vec::new(),
             &[443],
-            t0,
-            test_end,
-        ));
+        );
         for &c in &ci {
             let s3 = self.s3();
-            self.activity(
-                Endpoint::Eni(c),
-                vec![s3],
-                vec![443],
-                TCP,
-                Pattern::Poisson {
-                    per_hour: 0.6,
-                    out: Size::new(150e6, 0.8),
-                    inb: Size::new(50_000.0, 0.5),
-                    max_secs: 59,
-                },
-                all.seasonal(),
-                tag,
-            );
+            let uploads = Pattern::poisson(0.6, Size::new(150e6, 0.8), Size::new(50_000.0, 0.5), 59);
+            self.tcp(c, vec![s3], 443, uploads, all.seasonal(), tag);
         }
 
         // The bastion SSHes to many hosts, RDPs to Windows hosts.
@@ -1113,127 +782,76 @@ impl Builder {
             .copied()
             .filter(|&h| !matches!(self.s.enis[h as usize].role(), Some(Role::Windows | Role::Bastion)))
             .collect();
-        let tag = self.lookalike(la(
+        let tag = self.lookalike(
             "bastion_fanout",
             "admins on the bastion SSH to many Linux hosts and RDP to Windows hosts in business hours: admin-port fan-out and new edges every week",
             &["lateral_movement"],
             self.names(&[bastion]),
             Vec::new(),
             &[22, 3389],
-            t0,
-            test_end,
-        ));
-        let linux_eps: Vec<Endpoint> = linux.iter().map(|&h| Endpoint::Eni(h)).collect();
-        let win_eps: Vec<Endpoint> = win.iter().map(|&h| Endpoint::Eni(h)).collect();
-        self.activity(
-            Endpoint::Eni(bastion),
-            linux_eps,
-            vec![22],
-            TCP,
-            Pattern::Poisson {
-                per_hour: 4.0,
-                out: Size::new(30_000.0, 1.2),
-                inb: Size::new(150_000.0, 1.6),
-                max_secs: 59,
-            },
-            all.daily(13 * 3600, 10 * 3600).on(WEEKDAYS),
-            tag,
         );
-        self.activity(
-            Endpoint::Eni(bastion),
-            win_eps,
-            vec![3389],
-            TCP,
-            Pattern::Persistent {
-                out: Size::new(3_000.0, 0.8),
-                inb: Size::new(30_000.0, 1.0),
-                reconnect: 1800,
-                beat: None,
-            },
-            all.daily(15 * 3600, 1800).on(WEEKDAYS),
-            tag,
-        );
+        let ssh = Pattern::poisson(4.0, Size::new(30_000.0, 1.2), Size::new(150_000.0, 1.6), 59);
+        self.tcp(bastion, interfaces(&linux), 22, ssh, all.daily(13 * 3600, 10 * 3600).on(WEEKDAYS), tag);
+        let rdp = Pattern::persistent(Size::new(3_000.0, 0.8), Size::new(30_000.0, 1.0), 1800);
+        self.tcp(bastion, interfaces(&win), 3389, rdp, all.daily(15 * 3600, 1800).on(WEEKDAYS), tag);
 
         // The vulnerability scanner sweeps every host weekly, and every new host soon after it appears.
-        let tag = self.lookalike(la(
+        let tag = self.lookalike(
             "vulnerability_scanner",
             "the security team's scanner probes 30 ports on every host on Sundays at 03:00 and each autoscaled host within the hour after it appears: RSTs, some REJECTs where SGs predate the scanner rule, huge internal fan-out",
             &["lateral_movement"],
             self.names(&[scanner]),
             Vec::new(),
             VULN_SCAN_PORTS,
-            t0,
-            test_end,
-        ));
+        );
         let targets: Vec<u32> =
             hosts.iter().copied().filter(|&h| h != scanner).map(|h| self.s.enis[h as usize].ip).collect();
         let sweep_secs = (targets.len() * VULN_SCAN_PORTS.len()) as u64 / 20 + 60;
         let mut sunday = t0 + 6 * DAY;
         while sunday < test_end {
             let from = sunday + 3 * 3600;
-            self.push(Activity {
-                src: Endpoint::Eni(scanner),
-                dsts: Vec::new(),
-                dports: Vec::new(),
-                proto: TCP,
-                pattern: Pattern::Scan {
-                    targets: targets.clone(),
-                    ports: VULN_SCAN_PORTS.to_vec(),
-                    per_sec: 20.0,
-                    sg_open: true,
-                },
-                schedule: Schedule::span(from, from + sweep_secs),
+            let ports = VULN_SCAN_PORTS.to_vec();
+            let sweep = Pattern::Scan { targets: targets.clone(), ports, per_sec: 20.0, sg_open: true };
+            self.activity(
+                Endpoint::Eni(scanner),
+                Vec::new(),
+                Vec::new(),
+                TCP,
+                sweep,
+                Schedule::span(from, from + sweep_secs),
                 tag,
-                rejected: false,
-            });
+            );
             sunday += 7 * DAY;
         }
         for &h in &hosts {
             let seen = self.first_seen(h);
             if seen > t0 {
                 let from = seen + self.rng.range(600, 3600);
-                self.push(Activity {
-                    src: Endpoint::Eni(scanner),
-                    dsts: Vec::new(),
-                    dports: Vec::new(),
-                    proto: TCP,
-                    pattern: Pattern::Scan {
-                        targets: vec![self.s.enis[h as usize].ip],
-                        ports: VULN_SCAN_PORTS.to_vec(),
-                        per_sec: 5.0,
-                        sg_open: true,
-                    },
-                    schedule: Schedule::span(from, from + 60 + VULN_SCAN_PORTS.len() as u64 / 5),
-                    tag,
-                    rejected: false,
-                });
+                let ports = VULN_SCAN_PORTS.to_vec();
+                let sweep =
+                    Pattern::Scan { targets: vec![self.s.enis[h as usize].ip], ports, per_sec: 5.0, sg_open: true };
+                let schedule = Schedule::span(from, from + 60 + VULN_SCAN_PORTS.len() as u64 / 5);
+                self.activity(Endpoint::Eni(scanner), Vec::new(), Vec::new(), TCP, sweep, schedule, tag);
             }
         }
 
         // Internet background radiation: scanners hit every public address; security groups reject it.
         let public: Vec<u32> = std::iter::once(bastion).chain(self.alb.iter().copied()).collect();
-        let tag = self.lookalike(la(
+        let tag = self.lookalike(
             "internet_scanning",
             "random internet hosts probe the bastion and the load balancer on common ports; security groups REJECT them (REJECT-heavy, many peers, but inbound)",
             &["lateral_movement"],
             Vec::new(),
             self.names(&public),
             INTERNET_SCAN_PORTS,
-            t0,
-            test_end,
-        ));
+        );
         for &p in &public {
             self.push(Activity {
                 src: Endpoint::Internet { pool: POOL_SCANNERS },
                 dsts: vec![Endpoint::Eni(p)],
                 dports: INTERNET_SCAN_PORTS.to_vec(),
                 proto: TCP,
-                pattern: Pattern::Poisson {
-                    per_hour: 90.0,
-                    out: Size::new(60.0, 0.0),
-                    inb: Size::new(0.0, 0.0),
-                    max_secs: 1,
-                },
+                pattern: Pattern::poisson(90.0, Size::new(60.0, 0.0), Size::new(0.0, 0.0), 1),
                 schedule: all,
                 tag,
                 rejected: true,
@@ -1241,29 +859,31 @@ impl Builder {
         }
 
         // The new host: no history, launched in the test period.
-        self.lookalike(la(
-            "new_host",
-            "an autoscaled app host that first appears in the test period: every edge and peer it has is new",
-            &["lateral_movement", "exfiltration", "beaconing"],
-            self.names(&[new_host]),
-            Vec::new(),
-            &[],
-            self.first_seen(new_host),
-            test_end,
-        ));
+        self.list_lookalike(LookAlike {
+            id: "new_host".into(),
+            description: "an autoscaled app host that first appears in the test period: every edge and peer it has is new".into(),
+            fools: vec!["lateral_movement".into(), "exfiltration".into(), "beaconing".into()],
+            hosts: self.names(&[new_host]),
+            peers: Vec::new(),
+            ports: Vec::new(),
+            start: self.first_seen(new_host),
+            end: test_end,
+            in_training: false,
+        });
         let autoscaled: Vec<u32> =
             hosts.iter().copied().filter(|&h| self.first_seen(h) > t0 && self.first_seen(h) < test_start).collect();
         if !autoscaled.is_empty() {
-            self.lookalike(la(
-                "autoscaled_hosts",
-                "web and app hosts launched by autoscaling during training: short history, same behaviour as their peers",
-                &["lateral_movement", "exfiltration"],
-                self.names(&autoscaled),
-                Vec::new(),
-                &[],
-                t0,
-                test_start,
-            ));
+            self.list_lookalike(LookAlike {
+                id: "autoscaled_hosts".into(),
+                description: "web and app hosts launched by autoscaling during training: short history, same behaviour as their peers".into(),
+                fools: vec!["lateral_movement".into(), "exfiltration".into()],
+                hosts: self.names(&autoscaled),
+                peers: Vec::new(),
+                ports: Vec::new(),
+                start: t0,
+                end: test_start,
+                in_training: true,
+            });
         }
 
         self.deploys(&web, &app, &ci, new_host);
@@ -1280,79 +900,29 @@ impl Builder {
         let flags = self.ext("feature-flag-saas", "saas");
         let mut peers = self.names(&targets);
         peers.push(ext_name(&flags));
-        let tag = self.lookalike(LookAlike {
-            id: "deploy_day".into(),
-            description: "CI SSHes into every web and app host to deploy on weekday afternoons; on the test deploy day the release makes every app host poll a new feature-flag SaaS every 30 s and call the new app host on 8443: many brand-new edges at once".into(),
-            fools: vec!["lateral_movement".into(), "beaconing".into()],
-            hosts: self.names(ci).into_iter().chain(self.names(app)).collect(),
+        let tag = self.lookalike(
+            "deploy_day",
+            "CI SSHes into every web and app host to deploy on weekday afternoons; on the test deploy day the release makes every app host poll a new feature-flag SaaS every 30 s and call the new app host on 8443: many brand-new edges at once",
+            &["lateral_movement", "beaconing"],
+            self.names(ci).into_iter().chain(self.names(app)).collect(),
             peers,
-            ports: vec![22, 443, 8443],
-            start: t0,
-            end: test_end,
-            in_training: true,
-        });
-        let eps: Vec<Endpoint> = targets.iter().map(|&h| Endpoint::Eni(h)).collect();
+            &[22, 443, 8443],
+        );
+        let tuesday_thursday = 0b0000_1010;
+        let pushes =
+            Pattern::poisson(targets.len() as f64 * 2.0, Size::new(2_000_000.0, 1.0), Size::new(20_000.0, 0.8), 40);
         for &c in ci {
-            self.activity(
-                Endpoint::Eni(c),
-                eps.clone(),
-                vec![22],
-                TCP,
-                Pattern::Poisson {
-                    per_hour: targets.len() as f64 * 2.0,
-                    out: Size::new(2_000_000.0, 1.0),
-                    inb: Size::new(20_000.0, 0.8),
-                    max_secs: 40,
-                },
-                Schedule::span(t0, test_end).daily(16 * 3600, 1800).on(0b0000_1010),
-                tag,
-            );
-            self.activity(
-                Endpoint::Eni(c),
-                eps.clone(),
-                vec![22],
-                TCP,
-                Pattern::Poisson {
-                    per_hour: targets.len() as f64 * 2.0,
-                    out: Size::new(2_000_000.0, 1.0),
-                    inb: Size::new(20_000.0, 0.8),
-                    max_secs: 40,
-                },
-                Schedule::span(deploy_at - 1800, deploy_at),
-                tag,
-            );
+            let weekly = Schedule::span(t0, test_end).daily(16 * 3600, 1800).on(tuesday_thursday);
+            self.tcp(c, interfaces(&targets), 22, pushes.clone(), weekly, tag);
+            self.tcp(c, interfaces(&targets), 22, pushes.clone(), Schedule::span(deploy_at - 1800, deploy_at), tag);
         }
+        let release = Schedule::span(deploy_at, test_end);
+        let flag_poll =
+            CheckIn { period: 30.0, jitter: 0.05, out: Size::new(600.0, 0.05), inb: Size::new(2_000.0, 0.2) };
+        let new_service = Pattern::poisson(20.0, Size::new(2_000.0, 0.8), Size::new(8_000.0, 1.0), 3);
         for &a in app.iter().filter(|&&a| a != new_host) {
-            let phase = self.rng.uniform(0.0, 30.0);
-            self.activity(
-                Endpoint::Eni(a),
-                vec![flags],
-                vec![443],
-                TCP,
-                Pattern::Periodic {
-                    period: 30.0,
-                    jitter: 0.05,
-                    phase,
-                    out: Size::new(600.0, 0.05),
-                    inb: Size::new(2_000.0, 0.2),
-                },
-                Schedule::span(deploy_at, test_end),
-                tag,
-            );
-            self.activity(
-                Endpoint::Eni(a),
-                vec![Endpoint::Eni(new_host)],
-                vec![8443],
-                TCP,
-                Pattern::Poisson {
-                    per_hour: 20.0,
-                    out: Size::new(2_000.0, 0.8),
-                    inb: Size::new(8_000.0, 1.0),
-                    max_secs: 3,
-                },
-                Schedule::span(deploy_at, test_end).seasonal(),
-                tag,
-            );
+            self.check_in(&[a], flags, 443, flag_poll, release, tag);
+            self.tcp(a, vec![Endpoint::Eni(new_host)], 8443, new_service.clone(), release.seasonal(), tag);
         }
     }
 
@@ -1364,8 +934,9 @@ impl Builder {
         let dst = *db.last().unwrap_or(&db[0]);
         let from = test_start + 9 * 3600 + self.rng.range(0, 4 * 3600);
         let duration: u32 = 3 * 3600;
+        let end = (from + u64::from(duration)).min(test_end);
         let total = self.rng.log_uniform(10e9, 25e9);
-        let tag = self.lookalike(LookAlike {
+        let tag = self.list_lookalike(LookAlike {
             id: "data_migration".into(),
             description: "a one-off migration in the test period: a batch host streams 10-25 GB into a database host it never talked to before (new internal edge, huge volume)".into(),
             fools: vec!["lateral_movement".into(), "exfiltration".into()],
@@ -1373,23 +944,11 @@ impl Builder {
             peers: self.names(&[dst]),
             ports: vec![5432],
             start: from,
-            end: (from + u64::from(duration)).min(test_end),
+            end,
             in_training: false,
         });
-        self.activity(
-            Endpoint::Eni(src),
-            vec![Endpoint::Eni(dst)],
-            vec![5432],
-            TCP,
-            Pattern::Persistent {
-                out: Size::new(total / f64::from(duration), 0.2),
-                inb: Size::new(20_000.0, 0.3),
-                reconnect: 3600,
-                beat: None,
-            },
-            Schedule::span(from, (from + u64::from(duration)).min(test_end)),
-            tag,
-        );
+        let copy = Pattern::persistent(Size::new(total / f64::from(duration), 0.2), Size::new(20_000.0, 0.3), 3600);
+        self.tcp(src, vec![Endpoint::Eni(dst)], 5432, copy, Schedule::span(from, end), tag);
     }
 
     // ---- attacks --------------------------------------------------------------------
@@ -1471,19 +1030,14 @@ impl Builder {
             .round();
             let jitter = self.rng.uniform(0.0, 0.5);
             let port = [443, 443, 443, 8443, 80][self.rng.index(5)];
-            let out = self.rng.uniform(200.0, 1_500.0).round();
-            let inb = self.rng.uniform(150.0, 1_200.0).round();
+            let out = Size::new(self.rng.uniform(200.0, 1_500.0).round(), 0.05);
+            let inb = Size::new(self.rng.uniform(150.0, 1_200.0).round(), 0.05);
             let mut schedule = Schedule::span(start, end);
             let mut note = format!("c2 beacon every {period} s ±{:.0}% to {peer_name}:{port}", jitter * 100.0);
             let pattern = match variant {
                 "persistent" => {
                     note.push_str(" over one long-lived connection");
-                    Pattern::Persistent {
-                        out: Size::new(out, 0.05),
-                        inb: Size::new(inb, 0.05),
-                        reconnect: u32::MAX / 2,
-                        beat: Some((period, jitter)),
-                    }
+                    Pattern::Persistent { out, inb, reconnect: ONE_SESSION, beat: Some((period, jitter)) }
                 }
                 _ => {
                     if variant == "active_sleep" {
@@ -1494,17 +1048,11 @@ impl Builder {
                     } else {
                         note.push_str(", a new connection per beat");
                     }
-                    Pattern::Periodic {
-                        period,
-                        jitter,
-                        phase: start as f64,
-                        out: Size::new(out, 0.05),
-                        inb: Size::new(inb, 0.05),
-                    }
+                    Pattern::periodic(period, jitter, start as f64, out, inb)
                 }
             };
             let tag = self.label("beaconing", host, Some(peer_name), start, end, variant, note);
-            self.activity(Endpoint::Eni(host), vec![peer], vec![port], TCP, pattern, schedule, tag);
+            self.tcp(host, vec![peer], port, pattern, schedule, tag);
         }
     }
 
@@ -1518,29 +1066,10 @@ impl Builder {
         let total = self.rng.log_uniform(2e9, 8e9);
         let host = self.attacker(start, false);
         let (peer, name) = self.attack_peer();
-        let tag = self.label(
-            "exfiltration",
-            host,
-            Some(name.clone()),
-            start,
-            end,
-            "burst",
-            format!("{:.1} GB to {name}:443 in {} min", total / 1e9, duration / 60),
-        );
-        self.activity(
-            Endpoint::Eni(host),
-            vec![peer],
-            vec![443],
-            TCP,
-            Pattern::Persistent {
-                out: Size::new(total / duration as f64, 0.2),
-                inb: Size::new(6_000.0, 0.3),
-                reconnect: 900,
-                beat: None,
-            },
-            Schedule::span(start, end),
-            tag,
-        );
+        let note = format!("{:.1} GB to {name}:443 in {} min", total / 1e9, duration / 60);
+        let tag = self.label("exfiltration", host, Some(name), start, end, "burst", note);
+        let upload = Pattern::persistent(Size::new(total / duration as f64, 0.2), Size::new(6_000.0, 0.3), 900);
+        self.tcp(host, vec![peer], 443, upload, Schedule::span(start, end), tag);
 
         // Low and slow: tens of MB an hour for a day, in periodic chunks.
         let start = day + self.rng.range(600, 2 * 3600);
@@ -1550,30 +1079,11 @@ impl Builder {
         let period = self.rng.uniform(300.0, 900.0).round();
         let host = self.attacker(start, false);
         let (peer, name) = self.attack_peer();
-        let tag = self.label(
-            "exfiltration",
-            host,
-            Some(name.clone()),
-            start,
-            end,
-            "low_and_slow",
-            format!("{:.0} MB/h to {name}:443 in chunks every {period} s", per_hour / 1e6),
-        );
-        self.activity(
-            Endpoint::Eni(host),
-            vec![peer],
-            vec![443],
-            TCP,
-            Pattern::Periodic {
-                period,
-                jitter: 0.3,
-                phase: start as f64,
-                out: Size::new(per_hour * period / 3600.0, 0.3),
-                inb: Size::new(5_000.0, 0.3),
-            },
-            Schedule::span(start, end),
-            tag,
-        );
+        let note = format!("{:.0} MB/h to {name}:443 in chunks every {period} s", per_hour / 1e6);
+        let tag = self.label("exfiltration", host, Some(name), start, end, "low_and_slow", note);
+        let chunk = Size::new(per_hour * period / 3600.0, 0.3);
+        let chunks = Pattern::periodic(period, 0.3, start as f64, chunk, Size::new(5_000.0, 0.3));
+        self.tcp(host, vec![peer], 443, chunks, Schedule::span(start, end), tag);
 
         // To an S3 bucket outside the region the workload uses.
         let start = day + self.rng.range(3600, 20 * 3600);
@@ -1584,29 +1094,11 @@ impl Builder {
         let host = self.attacker(start, false);
         let v = u32::from(S3_FOREIGN.0) + self.rng.range(0, u64::from(S3_FOREIGN.1)) as u32;
         let name = ip(v);
-        let tag = self.label(
-            "exfiltration",
-            host,
-            Some(name.clone()),
-            start,
-            end,
-            "s3_unusual",
-            format!("{:.1} GB to an S3 address of another region ({name}) through the NAT gateway", total / 1e9),
-        );
-        self.activity(
-            Endpoint::Eni(host),
-            vec![Endpoint::Ext { ip: v, svc: Svc::S3, gateway: false }],
-            vec![443],
-            TCP,
-            Pattern::Persistent {
-                out: Size::new(total / duration as f64, 0.2),
-                inb: Size::new(8_000.0, 0.3),
-                reconnect: 1200,
-                beat: None,
-            },
-            Schedule::span(start, end),
-            tag,
-        );
+        let note = format!("{:.1} GB to an S3 address of another region ({name}) through the NAT gateway", total / 1e9);
+        let tag = self.label("exfiltration", host, Some(name), start, end, "s3_unusual", note);
+        let bucket = Endpoint::Ext { ip: v, svc: Svc::S3, gateway: false };
+        let upload = Pattern::persistent(Size::new(total / duration as f64, 0.2), Size::new(8_000.0, 0.3), 1200);
+        self.tcp(host, vec![bucket], 443, upload, Schedule::span(start, end), tag);
     }
 
     fn lateral(&mut self, day: u64, round: u32) {
@@ -1639,55 +1131,29 @@ impl Builder {
             .collect();
         let mut end = scan_end;
         let follow = self.rng.range(1, 4) as usize;
-        let mut tag_targets = Vec::new();
+        let mut sessions = Vec::new();
         for k in 0..follow.min(live.len()) {
             let t = live[self.rng.index(live.len())];
             let port = if self.s.enis[t as usize].role() == Some(Role::Windows) { 445 } else { 22 };
             let from = scan_end + 120 + self.rng.range(0, 1800) + k as u64 * 300;
             let to = (from + self.rng.range(120, 900)).min(test_end);
             end = end.max(to);
-            tag_targets.push((t, port, from, to));
+            sessions.push((t, port, from, to));
         }
         let end = end.min(test_end);
-        let tag = self.label(
-            "lateral_movement",
-            host,
-            None,
-            start,
-            end,
-            "scan",
-            format!(
-                "sweep of {} addresses × {} ports at {per_sec:.0}/s, then {} sessions",
-                targets.len(),
-                ATTACK_SCAN_PORTS.len(),
-                tag_targets.len()
-            ),
+        let note = format!(
+            "sweep of {} addresses × {} ports at {per_sec:.0}/s, then {} sessions",
+            targets.len(),
+            ATTACK_SCAN_PORTS.len(),
+            sessions.len()
         );
-        self.push(Activity {
-            src: Endpoint::Eni(host),
-            dsts: Vec::new(),
-            dports: Vec::new(),
-            proto: TCP,
-            pattern: Pattern::Scan { targets, ports: ATTACK_SCAN_PORTS.to_vec(), per_sec, sg_open: false },
-            schedule: Schedule::span(start, scan_end.min(test_end)),
-            tag,
-            rejected: false,
-        });
-        for (t, port, from, to) in tag_targets {
-            self.activity(
-                Endpoint::Eni(host),
-                vec![Endpoint::Eni(t)],
-                vec![port],
-                TCP,
-                Pattern::Persistent {
-                    out: Size::new(400.0, 0.8),
-                    inb: Size::new(1_500.0, 1.0),
-                    reconnect: u32::MAX / 2,
-                    beat: None,
-                },
-                Schedule::span(from, to),
-                tag,
-            );
+        let tag = self.label("lateral_movement", host, None, start, end, "scan", note);
+        let sweep = Pattern::Scan { targets, ports: ATTACK_SCAN_PORTS.to_vec(), per_sec, sg_open: false };
+        let schedule = Schedule::span(start, scan_end.min(test_end));
+        self.activity(Endpoint::Eni(host), Vec::new(), Vec::new(), TCP, sweep, schedule, tag);
+        for (t, port, from, to) in sessions {
+            let session = Pattern::persistent(Size::new(400.0, 0.8), Size::new(1_500.0, 1.0), ONE_SESSION);
+            self.tcp(host, vec![Endpoint::Eni(t)], port, session, Schedule::span(from, to), tag);
         }
 
         // Quiet new admin edges to hosts never contacted before.
@@ -1715,72 +1181,35 @@ impl Builder {
                 continue;
             }
             let target = pool[self.rng.index(pool.len())];
-            let (port, pattern, duration) = match variant {
-                "ssh" => (
-                    22,
-                    Pattern::Persistent {
-                        out: Size::new(300.0, 0.8),
-                        inb: Size::new(1_200.0, 1.0),
-                        reconnect: u32::MAX / 2,
-                        beat: None,
-                    },
-                    self.rng.range(600, 1800),
-                ),
-                "smb" => (
-                    445,
-                    Pattern::Persistent {
-                        out: Size::new(2_000.0, 0.6),
-                        inb: Size::new(60_000.0, 0.8),
-                        reconnect: u32::MAX / 2,
-                        beat: None,
-                    },
-                    self.rng.range(300, 900),
-                ),
+            // The port, the traffic of one session and how long it lasts (seconds, from..to).
+            let (port, pattern, seconds) = match variant {
+                "ssh" => {
+                    (22, Pattern::persistent(Size::new(300.0, 0.8), Size::new(1_200.0, 1.0), ONE_SESSION), 600..1800)
+                }
+                "smb" => {
+                    (445, Pattern::persistent(Size::new(2_000.0, 0.6), Size::new(60_000.0, 0.8), ONE_SESSION), 300..900)
+                }
                 "rdp" => (
                     3389,
-                    Pattern::Persistent {
-                        out: Size::new(1_500.0, 0.6),
-                        inb: Size::new(20_000.0, 0.8),
-                        reconnect: u32::MAX / 2,
-                        beat: None,
-                    },
-                    self.rng.range(1200, 3600),
+                    Pattern::persistent(Size::new(1_500.0, 0.6), Size::new(20_000.0, 0.8), ONE_SESSION),
+                    1200..3600,
                 ),
-                _ => (
-                    5985,
-                    Pattern::Poisson {
-                        per_hour: 40.0,
-                        out: Size::new(3_000.0, 0.5),
-                        inb: Size::new(5_000.0, 0.6),
-                        max_secs: 3,
-                    },
-                    self.rng.range(600, 1200),
-                ),
+                _ => (5985, Pattern::poisson(40.0, Size::new(3_000.0, 0.5), Size::new(5_000.0, 0.6), 3), 600..1200),
             };
-            let end = (start + duration).min(test_end);
-            let tag = self.label(
-                "lateral_movement",
-                host,
-                Some(self.s.ip_string(target)),
-                start,
-                end,
-                variant,
-                format!(
-                    "new {variant} edge (port {port}) to {}, a host it never contacted",
-                    self.s.enis[target as usize].name
-                ),
+            let end = (start + self.rng.range(seconds.start, seconds.end)).min(test_end);
+            let note = format!(
+                "new {variant} edge (port {port}) to {}, a host it never contacted",
+                self.s.enis[target as usize].name
             );
-            self.activity(
-                Endpoint::Eni(host),
-                vec![Endpoint::Eni(target)],
-                vec![port],
-                TCP,
-                pattern,
-                Schedule::span(start, end),
-                tag,
-            );
+            let tag = self.label("lateral_movement", host, Some(self.s.ip_string(target)), start, end, variant, note);
+            self.tcp(host, vec![Endpoint::Eni(target)], port, pattern, Schedule::span(start, end), tag);
         }
     }
+}
+
+/// The interfaces `hosts` as activity endpoints.
+fn interfaces(hosts: &[u32]) -> Vec<Endpoint> {
+    hosts.iter().map(|&h| Endpoint::Eni(h)).collect()
 }
 
 fn ext_name(e: &Endpoint) -> String {
