@@ -461,6 +461,18 @@ mod tests {
         }
     }
 
+    fn lookalike(id: &str, hosts: &[&str], peers: &[&str], fools: &[&str]) -> LookAlikeRef {
+        let strings = |list: &[&str]| list.iter().map(|s| s.to_string()).collect();
+        LookAlikeRef {
+            id: id.into(),
+            hosts: strings(hosts),
+            peers: strings(peers),
+            fools: strings(fools),
+            start: None,
+            end: None,
+        }
+    }
+
     fn finding(detector: &str, host: &str, peer: Option<&str>, ws: u64, we: u64) -> Finding {
         Finding {
             detector: detector.into(),
@@ -531,37 +543,13 @@ mod tests {
     #[test]
     fn false_positives_are_attributed_to_lookalikes() {
         let lookalikes = vec![
+            lookalike("edr", &["10.0.0.1", "10.0.0.2"], &["7.7.7.7"], &[]),
+            lookalike("bastion", &["10.0.0.5"], &[], &["lateral_movement"]),
+            lookalike("ntp", &["10.0.0.5"], &[], &["beaconing"]),
             LookAlikeRef {
-                id: "edr".into(),
-                hosts: vec!["10.0.0.1".into(), "10.0.0.2".into()],
-                peers: vec!["7.7.7.7".into()],
-                fools: vec![],
-                start: None,
-                end: None,
-            },
-            LookAlikeRef {
-                id: "bastion".into(),
-                hosts: vec!["10.0.0.5".into()],
-                peers: vec![],
-                fools: vec!["lateral_movement".into()],
-                start: None,
-                end: None,
-            },
-            LookAlikeRef {
-                id: "ntp".into(),
-                hosts: vec!["10.0.0.5".into()],
-                peers: vec![],
-                fools: vec!["beaconing".into()],
-                start: None,
-                end: None,
-            },
-            LookAlikeRef {
-                id: "scrapes".into(),
-                hosts: vec!["10.0.0.6".into()],
-                peers: vec!["10.0.0.1".into()],
-                fools: vec![],
                 start: Some(100),
                 end: Some(200),
+                ..lookalike("scrapes", &["10.0.0.6"], &["10.0.0.1"], &[])
             },
         ];
         let scenario = ScenarioInfo { aggregation: 600, test_host_days: 10.0, lookalikes };

@@ -300,32 +300,38 @@ impl WindowGen<'_> {
             if t < lo || t >= hi {
                 continue;
             }
-            let t = t as u64;
-            if !a.schedule.active(t) {
-                continue;
-            }
-            let Some((dst, dport)) = self.pick(a, &mut rng) else { continue };
-            if !self.exists(dst, t) {
-                continue;
-            }
-            let dur = rng.range(0, 3).min(w + self.agg - 1 - t);
-            let conn = Conn {
-                src: self.resolve(a.src, &mut rng),
-                dst: self.resolve(dst, &mut rng),
-                sport: rng.ephemeral_port(),
-                dport,
-                proto: a.proto,
-                t0: t,
-                t1: t + dur,
-                out: Self::sample(&mut rng, out),
-                inb: Self::sample(&mut rng, inb),
-                outcome: Outcome::Accepted,
-                syn: true,
-                fin: true,
-                tag: a.tag.code(),
-            };
-            self.emit(&conn);
+            // A beat is a check-in: a connection of at most two seconds.
+            self.short_connection(a, &mut rng, w, t as u64, 2, (out, inb));
         }
+    }
+
+    /// One connection at `t` that opens and closes within the interval starting at `w`
+    /// and lasts up to `max_secs`, if the schedule runs then and the peer exists.
+    fn short_connection(&mut self, a: &Activity, rng: &mut Rng, w: u64, t: u64, max_secs: u32, sizes: (Size, Size)) {
+        if !a.schedule.active(t) {
+            return;
+        }
+        let Some((dst, dport)) = self.pick(a, rng) else { return };
+        if !self.exists(dst, t) {
+            return;
+        }
+        let dur = rng.range(0, u64::from(max_secs) + 1).min(w + self.agg - 1 - t);
+        let conn = Conn {
+            src: self.resolve(a.src, rng),
+            dst: self.resolve(dst, rng),
+            sport: rng.ephemeral_port(),
+            dport,
+            proto: a.proto,
+            t0: t,
+            t1: t + dur,
+            out: Self::sample(rng, sizes.0),
+            inb: Self::sample(rng, sizes.1),
+            outcome: if a.rejected { Outcome::Rejected } else { Outcome::Accepted },
+            syn: true,
+            fin: true,
+            tag: a.tag.code(),
+        };
+        self.emit(&conn);
     }
 
     /// First and last second (inclusive) the schedule is active in the window, at 10 s resolution.
@@ -427,30 +433,7 @@ impl WindowGen<'_> {
         let n = rng.poisson(per_hour / 3600.0 * self.agg as f64 * factor);
         for _ in 0..n {
             let t = w + rng.range(0, self.agg);
-            if !a.schedule.active(t) {
-                continue;
-            }
-            let Some((dst, dport)) = self.pick(a, &mut rng) else { continue };
-            if !self.exists(dst, t) {
-                continue;
-            }
-            let dur = rng.range(0, u64::from(max_secs) + 1).min(w + self.agg - 1 - t);
-            let conn = Conn {
-                src: self.resolve(a.src, &mut rng),
-                dst: self.resolve(dst, &mut rng),
-                sport: rng.ephemeral_port(),
-                dport,
-                proto: a.proto,
-                t0: t,
-                t1: t + dur,
-                out: Self::sample(&mut rng, out),
-                inb: Self::sample(&mut rng, inb),
-                outcome: if a.rejected { Outcome::Rejected } else { Outcome::Accepted },
-                syn: true,
-                fin: true,
-                tag: a.tag.code(),
-            };
-            self.emit(&conn);
+            self.short_connection(a, &mut rng, w, t, max_secs, (out, inb));
         }
     }
 
