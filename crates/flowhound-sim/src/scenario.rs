@@ -432,6 +432,12 @@ impl Builder {
         self.activity(Endpoint::Eni(src), dsts, vec![port], TCP, pattern, schedule, tag);
     }
 
+    /// A sweep from interface `src`: its targets and ports are in the [`Pattern::Scan`],
+    /// not in the activity's peers.
+    fn scan(&mut self, src: u32, sweep: Pattern, schedule: Schedule, tag: Tag) {
+        self.activity(Endpoint::Eni(src), Vec::new(), Vec::new(), TCP, sweep, schedule, tag);
+    }
+
     /// Each of `srcs` checks in with `dst` on TCP `port`, at a random phase of its own:
     /// agents start when their host boots, not in lockstep across the fleet.
     fn check_in(&mut self, srcs: &[u32], dst: Endpoint, port: u16, c: CheckIn, schedule: Schedule, tag: Tag) {
@@ -812,15 +818,7 @@ impl Builder {
             let from = sunday + 3 * 3600;
             let ports = VULN_SCAN_PORTS.to_vec();
             let sweep = Pattern::Scan { targets: targets.clone(), ports, per_sec: 20.0, sg_open: true };
-            self.activity(
-                Endpoint::Eni(scanner),
-                Vec::new(),
-                Vec::new(),
-                TCP,
-                sweep,
-                Schedule::span(from, from + sweep_secs),
-                tag,
-            );
+            self.scan(scanner, sweep, Schedule::span(from, from + sweep_secs), tag);
             sunday += 7 * DAY;
         }
         for &h in &hosts {
@@ -831,7 +829,7 @@ impl Builder {
                 let sweep =
                     Pattern::Scan { targets: vec![self.s.enis[h as usize].ip], ports, per_sec: 5.0, sg_open: true };
                 let schedule = Schedule::span(from, from + 60 + VULN_SCAN_PORTS.len() as u64 / 5);
-                self.activity(Endpoint::Eni(scanner), Vec::new(), Vec::new(), TCP, sweep, schedule, tag);
+                self.scan(scanner, sweep, schedule, tag);
             }
         }
 
@@ -1149,8 +1147,7 @@ impl Builder {
         );
         let tag = self.label("lateral_movement", host, None, start, end, "scan", note);
         let sweep = Pattern::Scan { targets, ports: ATTACK_SCAN_PORTS.to_vec(), per_sec, sg_open: false };
-        let schedule = Schedule::span(start, scan_end.min(test_end));
-        self.activity(Endpoint::Eni(host), Vec::new(), Vec::new(), TCP, sweep, schedule, tag);
+        self.scan(host, sweep, Schedule::span(start, scan_end.min(test_end)), tag);
         for (t, port, from, to) in sessions {
             let session = Pattern::persistent(Size::new(400.0, 0.8), Size::new(1_500.0, 1.0), ONE_SESSION);
             self.tcp(host, vec![Endpoint::Eni(t)], port, session, Schedule::span(from, to), tag);
