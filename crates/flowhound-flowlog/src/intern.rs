@@ -128,7 +128,7 @@ pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 /// copying a slice of unknown length into a word array calls the library's memcpy,
 /// which cost ~70 instructions per record across the interner's uses.
 #[inline(always)]
-fn tail_word(rest: &[u8]) -> u64 {
+pub(crate) fn tail_word(rest: &[u8]) -> u64 {
     let mut word = 0u64;
     for (i, &b) in rest.iter().enumerate() {
         word |= u64::from(b) << (8 * i);
