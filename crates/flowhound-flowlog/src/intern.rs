@@ -44,10 +44,12 @@ pub struct Interner {
     /// Per-table random seed: identifiers come from outside, and a fixed hash would let
     /// crafted ones collide.
     seed: u64,
-    /// A direct-mapped cache of recent short identifiers in front of the table: the
-    /// interface id changes on almost every line, and the full lookup (seeded hash,
-    /// probe, compare through the boxed string) cost ~190 instructions per record.
-    /// Collisions only evict, so crafted ids can slow it to the table's speed, no worse.
+    /// A two-way set-associative cache of recent short identifiers in front of the
+    /// table: the interface id changes on almost every line, and the full lookup
+    /// (seeded hash, probe, compare through the boxed string) cost ~190 instructions
+    /// per record. With the 400 interfaces of the benchmark objects, one way sent 14 %
+    /// of lookups to the table, two ways send 6 % (callgrind). Collisions only evict,
+    /// so crafted ids can slow it to the table's speed, no worse.
     cache: Vec<CacheEntry>,
 }
 
@@ -128,7 +130,7 @@ pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 /// copying a slice of unknown length into a word array calls the library's memcpy,
 /// which cost ~70 instructions per record across the interner's uses.
 #[inline(always)]
-fn tail_word(rest: &[u8]) -> u64 {
+pub(crate) fn tail_word(rest: &[u8]) -> u64 {
     let mut word = 0u64;
     for (i, &b) in rest.iter().enumerate() {
         word |= u64::from(b) << (8 * i);
@@ -161,13 +163,16 @@ impl Interner {
         for (i, word) in words.iter().enumerate() {
             mix ^= word.rotate_left(17 * i as u32);
         }
-        let index = (mix.wrapping_mul(WORD_MUL) >> (64 - CACHE_BITS)) as usize;
-        let entry = &self.cache[index];
-        if entry.sym.is_some() && entry.len == bytes.len() && entry.words == words {
-            return entry.sym;
+        let set = (mix.wrapping_mul(WORD_MUL) >> (64 - CACHE_BITS)) as usize & !1;
+        for entry in &self.cache[set..set + 2] {
+            if entry.sym.is_some() && entry.len == bytes.len() && entry.words == words {
+                return entry.sym;
+            }
         }
         let sym = self.intern_in_table(bytes);
-        self.cache[index] = CacheEntry { words, len: bytes.len(), sym };
+        // The newest entry goes first; the one it displaces takes the other way.
+        self.cache[set + 1] = self.cache[set];
+        self.cache[set] = CacheEntry { words, len: bytes.len(), sym };
         sym
     }
 

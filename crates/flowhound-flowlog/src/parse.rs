@@ -10,7 +10,7 @@ use std::net::Ipv6Addr;
 use rustc_hash::FxHashSet;
 
 use crate::field::{DEFAULT_V2, Field};
-use crate::intern::{Interner, Sym};
+use crate::intern::{Interner, Sym, tail_word};
 use crate::record::{Action, Addr, FlowDirection, FlowRecord, LogStatus, TrafficType};
 
 /// The largest number of fields a header may name. AWS formats have fewer than 60.
@@ -50,9 +50,21 @@ enum Slot {
 pub struct Schema {
     slots: Vec<Slot>,
     names: Vec<String>,
-    /// The slots are the version-2 default order (with or without a header naming it,
-    /// as AWS writes it): lines then take the straight-line [`parse_v2_fast`] path.
-    default_v2: bool,
+    /// The path lines try first; the general parser takes what it does not accept.
+    fast_path: FastPath,
+}
+
+/// How the lines of a schema are read before the general parser is tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FastPath {
+    /// The version-2 default order (with or without a header naming it, as AWS writes
+    /// it): [`parse_v2_fast`], with the field of every step known at compile time.
+    DefaultV2,
+    /// Any other order: [`parse_planned`], one jump per field.
+    Planned,
+    /// The general parser alone (for the tests that compare the paths).
+    #[cfg(test)]
+    None,
 }
 
 impl Schema {
@@ -72,7 +84,8 @@ impl Schema {
     fn new(slots: Vec<Slot>, names: Vec<String>) -> Schema {
         let default_v2 = slots.len() == DEFAULT_V2.len()
             && slots.iter().zip(DEFAULT_V2).all(|(slot, field)| *slot == Slot::Known(*field));
-        Schema { slots, names, default_v2 }
+        let fast_path = if default_v2 { FastPath::DefaultV2 } else { FastPath::Planned };
+        Schema { slots, names, fast_path }
     }
 
     /// Parses a header line. Unknown names are kept (and ignored when parsing);
@@ -264,16 +277,22 @@ impl LineParser {
         record: &mut FlowRecord,
     ) -> Result<LineKind, LineError> {
         let line = trim_end(&text[..len]);
-        if line.first().is_some_and(u8::is_ascii_digit)
-            && self.last_inferred.is_none()
+        if self.last_inferred.is_none()
             && let Ok(schema) = &self.schema
-            && schema.default_v2
+            // A line of names could fit a schema of identifiers: headers go the general way.
+            && !(line.first().is_some_and(u8::is_ascii_lowercase) && looks_like_header(line))
         {
             let mut fields = Fields { interner: &mut self.interner, recent: &mut self.recent };
             // Anything unusual (a tab, a run of spaces, an IPv6 address, a bad value)
             // leaves the line to the general path below, which gives the same result
-            // for every line the fast path accepts and the exact error otherwise.
-            if parse_v2_fast(text, line.len(), &mut fields, record).is_some() {
+            // for every line the fast paths accept and the exact error otherwise.
+            let accepted = match schema.fast_path {
+                FastPath::DefaultV2 => parse_v2_fast(text, line.len(), &mut fields, record),
+                FastPath::Planned => parse_planned(&schema.slots, text, line.len(), &mut fields, record),
+                #[cfg(test)]
+                FastPath::None => None,
+            };
+            if accepted.is_some() {
                 return Ok(LineKind::Record);
             }
         }
@@ -641,7 +660,9 @@ fn parse_record(
         }
         pos = end;
         match *slot {
-            Slot::Known(field) => set_value(record, fields, field, line, start, end, clean)?,
+            Slot::Known(field) => {
+                set_value(record, field, &mut SplitToken { fields: &mut *fields, line, start, end, clean })?
+            }
             Slot::Unknown if clean => {}
             Slot::Unknown => {
                 return Err(LineError::BadUnknown {
@@ -741,7 +762,7 @@ fn ipv4_run(text: &[u8], mut pos: usize) -> Option<(u32, usize)> {
     Some((bits, pos))
 }
 
-/// Reads the fields of one version-2 line in their fixed order, token by token.
+/// Reads the fields of one line in the order of its schema, token by token.
 struct FastLine<'t> {
     /// The line and, past `len`, its terminator (see [`LineParser::parse_line_in`]).
     text: &'t [u8],
@@ -751,111 +772,218 @@ struct FastLine<'t> {
 }
 
 impl FastLine<'_> {
-    /// Steps past the one space that must follow a token ending at `end` that is not the last.
+    /// Steps past a token ending at `end` followed by the byte `after`: the last token
+    /// must end the line, the others must be followed by exactly one space.
     #[inline(always)]
-    fn space_after(&mut self, end: usize) -> Option<()> {
-        if end < self.len && self.text[end] == b' ' {
+    fn next_token(&mut self, end: usize, after: u8, last: bool) -> Option<()> {
+        if last {
+            return (end == self.len).then_some(());
+        }
+        if end < self.len && after == b' ' {
             self.pos = end + 1;
             return Some(());
         }
         None
     }
 
+    /// The byte at `pos` (0 past the end of the text).
     #[inline(always)]
-    fn number<T: TryFrom<u64>>(&mut self) -> Option<Option<T>> {
+    fn byte(&self, pos: usize) -> u8 {
+        self.text.get(pos).copied().unwrap_or(0)
+    }
+
+    /// The printable token at the position, stepped past.
+    #[inline(always)]
+    fn token(&mut self, last: bool) -> Option<&[u8]> {
+        let start = self.pos;
+        let end = token_end(self.text, start);
+        if end == start {
+            return None;
+        }
+        self.next_token(end, self.byte(end), last)?;
+        Some(&self.text[start..end])
+    }
+
+    #[inline(always)]
+    fn number<T: TryFrom<u64>>(&mut self, last: bool) -> Option<Option<T>> {
         let Some((value, end, after)) = digit_run(self.text, self.pos) else {
             // Not a number: only `-` is still acceptable here.
-            if self.text.get(self.pos) == Some(&b'-') {
-                self.space_after(self.pos + 1)?;
-                return Some(None);
+            if self.byte(self.pos) != b'-' {
+                return None;
             }
-            return None;
+            self.next_token(self.pos + 1, self.byte(self.pos + 1), last)?;
+            return Some(None);
         };
         // The byte after the digits comes with them: no second load for the separator.
-        if after != b' ' || end >= self.len {
-            return None;
-        }
-        let value = T::try_from(value).ok()?;
-        self.pos = end + 1;
-        Some(Some(value))
+        self.next_token(end, after, last)?;
+        T::try_from(value).ok().map(Some)
     }
 
     #[inline(always)]
-    fn symbol(&mut self, fields: &mut Fields<'_>, field: Field) -> Option<Sym> {
-        let end = token_end(self.text, self.pos);
-        let token = &self.text[self.pos..end];
-        if token.is_empty() {
-            return None;
-        }
-        // The token is printable (token_end stopped at the space after it).
-        self.space_after(end)?;
-        fields.symbol(field, token, true).ok()
-    }
-
-    #[inline(always)]
-    fn address(&mut self, field: Field) -> Option<Option<Addr>> {
+    fn address(&mut self, field: Field, last: bool) -> Option<Option<Addr>> {
         if let Some((bits, end)) = ipv4_run(self.text, self.pos)
-            && self.space_after(end).is_some()
+            && self.next_token(end, self.byte(end), last).is_some()
         {
             return Some(Some(Addr::from_ipv4_bits(bits)));
         }
-        let end = token_end(self.text, self.pos);
-        let value = address(field, &self.text[self.pos..end]).ok()?;
-        self.space_after(end)?;
-        Some(value)
+        address(field, self.token(last)?).ok()
     }
 
+    /// A keyword of at most eight bytes (all of them are), compared as one masked word
+    /// with no search for the token's end: a match must be followed by its separator.
     #[inline(always)]
-    fn action(&mut self) -> Option<Option<Action>> {
-        let word = load8(self.text, self.pos);
-        let (value, len) = if word & 0x00FF_FFFF_FFFF_FFFF == u64::from_le_bytes(*b"ACCEPT \0") {
-            (Some(Action::Accept), 6)
-        } else if word & 0x00FF_FFFF_FFFF_FFFF == u64::from_le_bytes(*b"REJECT \0") {
-            (Some(Action::Reject), 6)
-        } else if word & 0xFFFF == u64::from_le_bytes(*b"- \0\0\0\0\0\0") {
-            (None, 1)
-        } else {
-            return None;
-        };
-        self.space_after(self.pos + len)?;
-        Some(value)
-    }
-
-    /// The last token, which must end the line.
-    #[inline(always)]
-    fn log_status(&self) -> Option<Option<LogStatus>> {
-        match self.text.get(self.pos..self.len)? {
-            b"OK" => Some(Some(LogStatus::Ok)),
-            b"NODATA" => Some(Some(LogStatus::NoData)),
-            b"SKIPDATA" => Some(Some(LogStatus::SkipData)),
-            b"-" => Some(None),
-            _ => None,
+    fn keyword<T: Copy>(&mut self, choices: &[(&[u8], T)], last: bool) -> Option<Option<T>> {
+        let start = self.pos;
+        let word = load8(self.text, start);
+        for (name, value) in choices {
+            let n = name.len();
+            let (mask, after) = if n >= 8 {
+                (u64::MAX, self.byte(start + 8))
+            } else {
+                ((1u64 << (8 * n)) - 1, (word >> (8 * n)) as u8)
+            };
+            if word & mask == tail_word(name) {
+                self.next_token(start + n, after, last)?;
+                return Some(Some(*value));
+            }
         }
+        if word as u8 != b'-' {
+            return None;
+        }
+        self.next_token(start + 1, (word >> 8) as u8, last)?;
+        Some(None)
     }
 }
 
-/// The straight-line parser of the version-2 default order, for lines of single-space
-/// separated, well-formed values. `None` means "not such a line": the general parser
-/// then decides (and names the error, if any); every line accepted here gives the
-/// record the general parser would.
+/// Reads the value of one field for [`set_value`]: the general path from a token it
+/// has split off, the planned path from the line at its position.
+trait ValueSource {
+    type Error;
+    fn number<T: TryFrom<u64>>(&mut self, field: Field) -> Result<Option<T>, Self::Error>;
+    fn address(&mut self, field: Field) -> Result<Option<Addr>, Self::Error>;
+    fn symbol(&mut self, field: Field) -> Result<Sym, Self::Error>;
+    fn keyword<T: Copy>(&mut self, field: Field, choices: &[(&[u8], T)]) -> Result<Option<T>, Self::Error>;
+}
+
+/// The general path's value: the token `line[start..end]`, `clean` if all printable.
+struct SplitToken<'a, 'p> {
+    fields: &'a mut Fields<'p>,
+    line: &'a [u8],
+    start: usize,
+    end: usize,
+    clean: bool,
+}
+
+impl ValueSource for SplitToken<'_, '_> {
+    type Error = LineError;
+
+    #[inline(always)]
+    fn number<T: TryFrom<u64>>(&mut self, field: Field) -> Result<Option<T>, LineError> {
+        number(field, self.line, self.start, self.end)
+    }
+
+    #[inline(always)]
+    fn address(&mut self, field: Field) -> Result<Option<Addr>, LineError> {
+        address(field, &self.line[self.start..self.end])
+    }
+
+    #[inline(always)]
+    fn symbol(&mut self, field: Field) -> Result<Sym, LineError> {
+        self.fields.symbol(field, &self.line[self.start..self.end], self.clean)
+    }
+
+    #[inline(always)]
+    fn keyword<T: Copy>(&mut self, field: Field, choices: &[(&[u8], T)]) -> Result<Option<T>, LineError> {
+        keyword(field, &self.line[self.start..self.end], choices)
+    }
+}
+
+/// The planned path's value: the next token of the line, the line's last if `LAST`.
+/// Any surprise is an error without a message: the general path then names it.
+struct NextToken<'a, 't, 'p, const LAST: bool> {
+    line: &'a mut FastLine<'t>,
+    fields: &'a mut Fields<'p>,
+}
+
+impl<const LAST: bool> ValueSource for NextToken<'_, '_, '_, LAST> {
+    type Error = ();
+
+    #[inline(always)]
+    fn number<T: TryFrom<u64>>(&mut self, _field: Field) -> Result<Option<T>, ()> {
+        self.line.number(LAST).ok_or(())
+    }
+
+    #[inline(always)]
+    fn address(&mut self, field: Field) -> Result<Option<Addr>, ()> {
+        self.line.address(field, LAST).ok_or(())
+    }
+
+    #[inline(always)]
+    fn symbol(&mut self, field: Field) -> Result<Sym, ()> {
+        let token = self.line.token(LAST).ok_or(())?;
+        // The token is printable: token_end stopped at the separator after it.
+        self.fields.symbol(field, token, true).map_err(|_| ())
+    }
+
+    #[inline(always)]
+    fn keyword<T: Copy>(&mut self, _field: Field, choices: &[(&[u8], T)]) -> Result<Option<T>, ()> {
+        self.line.keyword(choices, LAST).ok_or(())
+    }
+}
+
+/// The planned path: reads the fields of `slots` in order, for lines of single-space
+/// separated, well-formed values, with one jump per field to code for that field.
+/// `None` means "not such a line": the general parser then decides (and names the
+/// error, if any); every line accepted here gives the record the general parser would.
+#[inline]
+fn parse_planned(
+    slots: &[Slot],
+    text: &[u8],
+    len: usize,
+    fields: &mut Fields<'_>,
+    record: &mut FlowRecord,
+) -> Option<()> {
+    let (&last, init) = slots.split_last()?;
+    let mut line = FastLine { text, len, pos: 0 };
+    for &slot in init {
+        planned_slot::<false>(&mut line, fields, record, slot)?;
+    }
+    planned_slot::<true>(&mut line, fields, record, last)
+}
+
+/// The planned path for the version-2 default order, the commonest by far: every call
+/// names its field, so the jump to the field's code folds away (~12 % fewer instructions
+/// per line than [`parse_planned`] on the same lines, callgrind).
 #[inline]
 fn parse_v2_fast(text: &[u8], len: usize, fields: &mut Fields<'_>, record: &mut FlowRecord) -> Option<()> {
     let mut line = FastLine { text, len, pos: 0 };
-    record.version = line.number()?;
-    record.account_id = line.symbol(fields, Field::AccountId)?;
-    record.interface_id = line.symbol(fields, Field::InterfaceId)?;
-    record.srcaddr = line.address(Field::SrcAddr)?;
-    record.dstaddr = line.address(Field::DstAddr)?;
-    record.srcport = line.number()?;
-    record.dstport = line.number()?;
-    record.protocol = line.number()?;
-    record.packets = line.number()?;
-    record.bytes = line.number()?;
-    record.start = line.number()?;
-    record.end = line.number()?;
-    record.action = line.action()?;
-    record.log_status = line.log_status()?;
-    Some(())
+    planned_slot::<false>(&mut line, fields, record, Slot::Known(Field::Version))?;
+    planned_slot::<false>(&mut line, fields, record, Slot::Known(Field::AccountId))?;
+    planned_slot::<false>(&mut line, fields, record, Slot::Known(Field::InterfaceId))?;
+    planned_slot::<false>(&mut line, fields, record, Slot::Known(Field::SrcAddr))?;
+    planned_slot::<false>(&mut line, fields, record, Slot::Known(Field::DstAddr))?;
+    planned_slot::<false>(&mut line, fields, record, Slot::Known(Field::SrcPort))?;
+    planned_slot::<false>(&mut line, fields, record, Slot::Known(Field::DstPort))?;
+    planned_slot::<false>(&mut line, fields, record, Slot::Known(Field::Protocol))?;
+    planned_slot::<false>(&mut line, fields, record, Slot::Known(Field::Packets))?;
+    planned_slot::<false>(&mut line, fields, record, Slot::Known(Field::Bytes))?;
+    planned_slot::<false>(&mut line, fields, record, Slot::Known(Field::Start))?;
+    planned_slot::<false>(&mut line, fields, record, Slot::Known(Field::End))?;
+    planned_slot::<false>(&mut line, fields, record, Slot::Known(Field::Action))?;
+    planned_slot::<true>(&mut line, fields, record, Slot::Known(Field::LogStatus))
+}
+
+#[inline(always)]
+fn planned_slot<const LAST: bool>(
+    line: &mut FastLine<'_>,
+    fields: &mut Fields<'_>,
+    record: &mut FlowRecord,
+    slot: Slot,
+) -> Option<()> {
+    match slot {
+        Slot::Known(field) => set_value(record, field, &mut NextToken::<LAST> { line, fields }).ok(),
+        Slot::Unknown => line.token(LAST).map(|_| ()),
+    }
 }
 
 /// Sets one field from its token, for the Parquet reader (which has no line around it).
@@ -871,80 +999,71 @@ pub(crate) fn set_field(
     if token.is_empty() {
         return Err(LineError::BadValue { field, value: String::new() });
     }
-    set_value(record, &mut fields, field, token, 0, token.len(), clean)
+    let mut value = SplitToken { fields: &mut fields, line: token, start: 0, end: token.len(), clean };
+    set_value(record, field, &mut value)
 }
 
+/// The one place that knows which record field each [`Field`] goes to and its kind.
 #[inline(always)]
-fn set_value(
-    record: &mut FlowRecord,
-    fields: &mut Fields<'_>,
-    field: Field,
-    line: &[u8],
-    start: usize,
-    end: usize,
-    clean: bool,
-) -> Result<(), LineError> {
-    let token = &line[start..end];
+fn set_value<V: ValueSource>(record: &mut FlowRecord, field: Field, value: &mut V) -> Result<(), V::Error> {
     match field {
-        Field::Version => record.version = number(field, line, start, end)?,
-        Field::AccountId => record.account_id = fields.symbol(field, token, clean)?,
-        Field::InterfaceId => record.interface_id = fields.symbol(field, token, clean)?,
-        Field::SrcAddr => record.srcaddr = address(field, token)?,
-        Field::DstAddr => record.dstaddr = address(field, token)?,
-        Field::SrcPort => record.srcport = number(field, line, start, end)?,
-        Field::DstPort => record.dstport = number(field, line, start, end)?,
-        Field::Protocol => record.protocol = number(field, line, start, end)?,
-        Field::Packets => record.packets = number(field, line, start, end)?,
-        Field::Bytes => record.bytes = number(field, line, start, end)?,
-        Field::Start => record.start = number(field, line, start, end)?,
-        Field::End => record.end = number(field, line, start, end)?,
+        Field::Version => record.version = value.number(field)?,
+        Field::AccountId => record.account_id = value.symbol(field)?,
+        Field::InterfaceId => record.interface_id = value.symbol(field)?,
+        Field::SrcAddr => record.srcaddr = value.address(field)?,
+        Field::DstAddr => record.dstaddr = value.address(field)?,
+        Field::SrcPort => record.srcport = value.number(field)?,
+        Field::DstPort => record.dstport = value.number(field)?,
+        Field::Protocol => record.protocol = value.number(field)?,
+        Field::Packets => record.packets = value.number(field)?,
+        Field::Bytes => record.bytes = value.number(field)?,
+        Field::Start => record.start = value.number(field)?,
+        Field::End => record.end = value.number(field)?,
         Field::Action => {
-            record.action = keyword(field, token, &[(b"ACCEPT", Action::Accept), (b"REJECT", Action::Reject)])?
+            record.action = value.keyword(field, &[(b"ACCEPT", Action::Accept), (b"REJECT", Action::Reject)])?
         }
         Field::LogStatus => {
-            record.log_status = keyword(
+            record.log_status = value.keyword(
                 field,
-                token,
                 &[(b"OK", LogStatus::Ok), (b"NODATA", LogStatus::NoData), (b"SKIPDATA", LogStatus::SkipData)],
             )?
         }
-        Field::VpcId => record.vpc_id = fields.symbol(field, token, clean)?,
-        Field::SubnetId => record.subnet_id = fields.symbol(field, token, clean)?,
-        Field::InstanceId => record.instance_id = fields.symbol(field, token, clean)?,
-        Field::TcpFlags => record.tcp_flags = number(field, line, start, end)?,
+        Field::VpcId => record.vpc_id = value.symbol(field)?,
+        Field::SubnetId => record.subnet_id = value.symbol(field)?,
+        Field::InstanceId => record.instance_id = value.symbol(field)?,
+        Field::TcpFlags => record.tcp_flags = value.number(field)?,
         Field::Type => {
-            record.traffic_type = keyword(
+            record.traffic_type = value.keyword(
                 field,
-                token,
                 &[(b"IPv4", TrafficType::Ipv4), (b"IPv6", TrafficType::Ipv6), (b"EFA", TrafficType::Efa)],
             )?
         }
-        Field::PktSrcAddr => record.pkt_srcaddr = address(field, token)?,
-        Field::PktDstAddr => record.pkt_dstaddr = address(field, token)?,
-        Field::Region => record.region = fields.symbol(field, token, clean)?,
-        Field::AzId => record.az_id = fields.symbol(field, token, clean)?,
-        Field::SublocationType => record.sublocation_type = fields.symbol(field, token, clean)?,
-        Field::SublocationId => record.sublocation_id = fields.symbol(field, token, clean)?,
-        Field::PktSrcAwsService => record.pkt_src_aws_service = fields.symbol(field, token, clean)?,
-        Field::PktDstAwsService => record.pkt_dst_aws_service = fields.symbol(field, token, clean)?,
+        Field::PktSrcAddr => record.pkt_srcaddr = value.address(field)?,
+        Field::PktDstAddr => record.pkt_dstaddr = value.address(field)?,
+        Field::Region => record.region = value.symbol(field)?,
+        Field::AzId => record.az_id = value.symbol(field)?,
+        Field::SublocationType => record.sublocation_type = value.symbol(field)?,
+        Field::SublocationId => record.sublocation_id = value.symbol(field)?,
+        Field::PktSrcAwsService => record.pkt_src_aws_service = value.symbol(field)?,
+        Field::PktDstAwsService => record.pkt_dst_aws_service = value.symbol(field)?,
         Field::FlowDirection => {
             record.flow_direction =
-                keyword(field, token, &[(b"ingress", FlowDirection::Ingress), (b"egress", FlowDirection::Egress)])?
+                value.keyword(field, &[(b"ingress", FlowDirection::Ingress), (b"egress", FlowDirection::Egress)])?
         }
-        Field::TrafficPath => record.traffic_path = number(field, line, start, end)?,
-        Field::EcsClusterArn => record.ecs.cluster_arn = fields.symbol(field, token, clean)?,
-        Field::EcsClusterName => record.ecs.cluster_name = fields.symbol(field, token, clean)?,
-        Field::EcsContainerInstanceArn => record.ecs.container_instance_arn = fields.symbol(field, token, clean)?,
-        Field::EcsContainerInstanceId => record.ecs.container_instance_id = fields.symbol(field, token, clean)?,
-        Field::EcsContainerId => record.ecs.container_id = fields.symbol(field, token, clean)?,
-        Field::EcsSecondContainerId => record.ecs.second_container_id = fields.symbol(field, token, clean)?,
-        Field::EcsServiceName => record.ecs.service_name = fields.symbol(field, token, clean)?,
-        Field::EcsTaskDefinitionArn => record.ecs.task_definition_arn = fields.symbol(field, token, clean)?,
-        Field::EcsTaskArn => record.ecs.task_arn = fields.symbol(field, token, clean)?,
-        Field::EcsTaskId => record.ecs.task_id = fields.symbol(field, token, clean)?,
-        Field::RejectReason => record.reject_reason = fields.symbol(field, token, clean)?,
-        Field::ResourceId => record.resource_id = fields.symbol(field, token, clean)?,
-        Field::EncryptionStatus => record.encryption_status = number(field, line, start, end)?,
+        Field::TrafficPath => record.traffic_path = value.number(field)?,
+        Field::EcsClusterArn => record.ecs.cluster_arn = value.symbol(field)?,
+        Field::EcsClusterName => record.ecs.cluster_name = value.symbol(field)?,
+        Field::EcsContainerInstanceArn => record.ecs.container_instance_arn = value.symbol(field)?,
+        Field::EcsContainerInstanceId => record.ecs.container_instance_id = value.symbol(field)?,
+        Field::EcsContainerId => record.ecs.container_id = value.symbol(field)?,
+        Field::EcsSecondContainerId => record.ecs.second_container_id = value.symbol(field)?,
+        Field::EcsServiceName => record.ecs.service_name = value.symbol(field)?,
+        Field::EcsTaskDefinitionArn => record.ecs.task_definition_arn = value.symbol(field)?,
+        Field::EcsTaskArn => record.ecs.task_arn = value.symbol(field)?,
+        Field::EcsTaskId => record.ecs.task_id = value.symbol(field)?,
+        Field::RejectReason => record.reject_reason = value.symbol(field)?,
+        Field::ResourceId => record.resource_id = value.symbol(field)?,
+        Field::EncryptionStatus => record.encryption_status = value.number(field)?,
     }
     Ok(())
 }
@@ -1392,6 +1511,94 @@ mod tests {
         )
     }
 
+    /// A value for one slot of a plan: mostly one of its kind, sometimes anything.
+    fn slot_value(slot: Slot) -> proptest::strategy::BoxedStrategy<String> {
+        let number = prop_oneof![
+            3 => (0u64..256).prop_map(|v| v.to_string()),
+            2 => (0u64..5_000_000_000).prop_map(|v| v.to_string()),
+            1 => Just("-".to_string()),
+        ]
+        .boxed();
+        let words = |words: &[&'static str]| prop::sample::select(words.to_vec()).prop_map(String::from).boxed();
+        let valid = match slot {
+            Slot::Known(Field::SrcAddr | Field::DstAddr | Field::PktSrcAddr | Field::PktDstAddr) => prop_oneof![
+                6 => (any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(a, b, c, d)| format!("{a}.{b}.{c}.{d}")),
+                1 => Just("2001:db8::5".to_string()),
+                1 => Just("-".to_string()),
+            ]
+            .boxed(),
+            Slot::Known(Field::Action) => words(&["ACCEPT", "REJECT", "-"]),
+            Slot::Known(Field::LogStatus) => words(&["OK", "NODATA", "SKIPDATA", "-"]),
+            Slot::Known(Field::Type) => words(&["IPv4", "IPv6", "EFA", "-"]),
+            Slot::Known(Field::FlowDirection) => words(&["ingress", "egress", "-"]),
+            Slot::Known(
+                Field::Version
+                | Field::SrcPort
+                | Field::DstPort
+                | Field::Protocol
+                | Field::Packets
+                | Field::Bytes
+                | Field::Start
+                | Field::End
+                | Field::TcpFlags
+                | Field::TrafficPath
+                | Field::EncryptionStatus,
+            ) => number,
+            Slot::Known(_) | Slot::Unknown => prop_oneof![
+                6 => (0u32..50).prop_map(|v| format!("id-{v:x}")),
+                1 => Just("-".to_string()),
+            ]
+            .boxed(),
+        };
+        prop_oneof![8 => valid, 1 => v2_value()].boxed()
+    }
+
+    /// A header of known fields in a random order (sometimes with an unknown name) and
+    /// lines for it.
+    fn planned_lines() -> impl Strategy<Value = (String, Vec<String>)> {
+        let order = Just(Field::ALL.to_vec()).prop_shuffle();
+        let keep = proptest::collection::vec(proptest::bool::weighted(0.4), Field::ALL.len());
+        let unknown_at = proptest::option::of(0usize..Field::ALL.len());
+        (order, keep, unknown_at)
+            .prop_filter_map("no fields", |(order, keep, unknown_at)| {
+                let mut slots: Vec<Slot> =
+                    order.iter().zip(&keep).filter(|(_, k)| **k).map(|(f, _)| Slot::Known(*f)).collect();
+                if let Some(at) = unknown_at {
+                    slots.insert(at.min(slots.len()), Slot::Unknown);
+                }
+                (!slots.is_empty()).then_some(slots)
+            })
+            .prop_flat_map(|slots| {
+                let sep = prop_oneof![20 => Just(" "), 1 => Just("  "), 1 => Just("\t")];
+                let tail = prop_oneof![10 => Just(""), 1 => Just(" "), 1 => Just("\r"), 1 => Just(" 7")];
+                let line = (
+                    slots.iter().map(|&slot| slot_value(slot)).collect::<Vec<_>>(),
+                    proptest::collection::vec(sep, slots.len()),
+                    tail,
+                )
+                    .prop_map(|(values, seps, tail)| {
+                        let mut line = String::new();
+                        for (index, value) in values.iter().enumerate() {
+                            if index > 0 {
+                                line.push_str(seps[index]);
+                            }
+                            line.push_str(value);
+                        }
+                        line.push_str(tail);
+                        line
+                    });
+                let header = slots
+                    .iter()
+                    .map(|slot| match slot {
+                        Slot::Known(field) => field.name(),
+                        Slot::Unknown => "future-field",
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                (Just(header), proptest::collection::vec(line, 1..5))
+            })
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig { cases: 2048, ..Default::default() })]
 
@@ -1402,7 +1609,7 @@ mod tests {
             let mut fast = LineParser::new();
             let mut general = LineParser::new();
             let schema = Schema::default_v2();
-            general.schema = Ok(Schema { default_v2: false, ..schema });
+            general.schema = Ok(Schema { fast_path: FastPath::None, ..schema });
             for line in &lines {
                 let expected = general.parse_line(line.as_bytes());
                 let got = fast.parse_line(line.as_bytes());
@@ -1415,6 +1622,38 @@ mod tests {
                 if let Ok(Line::Record(expected)) = expected {
                     proptest::prop_assert_eq!(record, expected);
                     proptest::prop_assert_eq!(fast.interner.resolve(record.interface_id), general.interner.resolve(expected.interface_id));
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 1024, ..Default::default() })]
+
+        /// The planned path gives what the general path gives, record or error, for
+        /// any field order, also when the line is followed by its `\n` and more lines.
+        #[test]
+        fn planned_path_agrees_with_the_general_path((header, lines) in planned_lines()) {
+            let mut planned = LineParser::new();
+            let mut general = LineParser::new();
+            proptest::prop_assert_eq!(planned.parse_line(header.as_bytes()), Ok(Line::Header));
+            proptest::prop_assert_eq!(general.parse_line(header.as_bytes()), Ok(Line::Header));
+            let schema = general.schema.clone().map_err(proptest::test_runner::TestCaseError::fail)?;
+            general.schema = Ok(Schema { fast_path: FastPath::None, ..schema });
+            for line in &lines {
+                let expected = general.parse_line(line.as_bytes());
+                let mut in_buffer = line.clone().into_bytes();
+                in_buffer.extend_from_slice(b"\n2 123 9 9\n");
+                let mut record = FlowRecord::default();
+                let kind = planned.parse_line_in(&in_buffer, line.len(), &mut record);
+                match &expected {
+                    Ok(Line::Record(expected)) => {
+                        proptest::prop_assert_eq!(kind, Ok(LineKind::Record), "{:?}", line);
+                        proptest::prop_assert_eq!(&record, expected, "{:?}", line);
+                    }
+                    Ok(Line::Blank) => proptest::prop_assert_eq!(kind, Ok(LineKind::Blank)),
+                    Ok(Line::Header) => proptest::prop_assert_eq!(kind, Ok(LineKind::Header)),
+                    Err(err) => proptest::prop_assert_eq!(kind, Err(err.clone()), "{:?}", line),
                 }
             }
         }
