@@ -278,11 +278,9 @@ impl Part {
     pub fn add(&mut self, c: Contribution, cap_peers: usize, cap_ports: usize) {
         match self {
             Part::One(first) => *self = Part::Few(vec![*first, c]),
-            Part::Few(list) if list.len() < INLINE_CONTRIBUTIONS => {
-                // Grow one at a time: the lists are short and many.
-                list.reserve_exact(1);
-                list.push(c);
-            }
+            // Doubling (2, 4, 8): two reallocations on the way to the limit instead of six,
+            // for at most twice the exact size while the lists are short.
+            Part::Few(list) if list.len() < INLINE_CONTRIBUTIONS => list.push(c),
             Part::Few(list) => {
                 let mut acc = Box::<Acc>::default();
                 for old in list.iter() {

@@ -25,6 +25,8 @@ pub struct Cidr {
     base: u128,
     /// Prefix length in the 128-bit space (an IPv4 /16 is stored as /112).
     len: u8,
+    /// `prefix_mask(len)`, kept: every record's addresses are tested against every block.
+    mask: u128,
 }
 
 impl Cidr {
@@ -36,12 +38,12 @@ impl Cidr {
             _ => return None,
         };
         let mask = prefix_mask(len);
-        Some(Cidr { base: addr & mask, len })
+        Some(Cidr { base: addr & mask, len, mask })
     }
 
     /// True when `addr` lies in the block.
     pub fn contains(&self, addr: Addr) -> bool {
-        addr.0 & prefix_mask(self.len) == self.base
+        addr.0 & self.mask == self.base
     }
 }
 

@@ -80,28 +80,27 @@ enum Candidates {
 
 impl Candidates {
     fn intersect(self, other: Candidates) -> Candidates {
-        let set = |c: Candidates| -> Option<[Option<Addr>; 2]> {
-            match c {
-                Candidates::Unseen => None,
-                Candidates::Two(a, b) => Some([Some(a), Some(b)]),
-                Candidates::One(a) => Some([Some(a), None]),
-                Candidates::Empty => Some([None, None]),
+        // Called once per record: no temporary collections.
+        match (self, other) {
+            (Candidates::Unseen, x) | (x, Candidates::Unseen) => x,
+            (Candidates::Empty, _) | (_, Candidates::Empty) => Candidates::Empty,
+            (Candidates::One(a), x) | (x, Candidates::One(a)) => {
+                if x.contains(a) {
+                    Candidates::One(a)
+                } else {
+                    Candidates::Empty
+                }
             }
-        };
-        let (Some(a), Some(b)) = (set(self), set(other)) else {
-            return if self == Candidates::Unseen { other } else { self };
-        };
-        let mut common: Vec<Addr> = Vec::with_capacity(2);
-        for x in a.into_iter().flatten() {
-            if b.contains(&Some(x)) && !common.contains(&x) {
-                common.push(x);
+            (Candidates::Two(a, b), Candidates::Two(c, d)) => {
+                let a_common = a == c || a == d;
+                let b_common = b != a && (b == c || b == d);
+                match (a_common, b_common) {
+                    (true, true) => Candidates::of_pair(a, b),
+                    (true, false) => Candidates::One(a),
+                    (false, true) => Candidates::One(b),
+                    (false, false) => Candidates::Empty,
+                }
             }
-        }
-        common.sort();
-        match common.as_slice() {
-            [x] => Candidates::One(*x),
-            [x, y] => Candidates::Two(*x, *y),
-            _ => Candidates::Empty,
         }
     }
 
@@ -151,9 +150,16 @@ struct EniInfo {
 
 impl EniInfo {
     /// Notes what a record of this interface says about forwarding (after `own` took it in).
-    fn note_relay(&mut self, cfg: &FeatureConfig, r: &FlowRecord) {
+    /// `known` are the record's packet addresses with whether each is internal: the
+    /// interface addresses are usually the same, and classifying an address costs a scan
+    /// of the configured blocks.
+    fn note_relay(&mut self, cfg: &FeatureConfig, r: &FlowRecord, known: [(Addr, bool); 2]) {
         let (Some(from), Some(to)) = (r.srcaddr, r.dstaddr) else { return };
-        let (from_internal, to_internal) = (cfg.is_internal(from), cfg.is_internal(to));
+        let internal = |a: Addr| match known.iter().find(|(k, _)| *k == a) {
+            Some(&(_, internal)) => internal,
+            None => cfg.is_internal(a),
+        };
+        let (from_internal, to_internal) = (internal(from), internal(to));
         let (port, protocol, bytes) = (r.dstport.unwrap_or(0), r.protocol.unwrap_or(0), r.bytes.unwrap_or(0));
         let (addr, inbound) = if from_internal && to_internal && from != to && self.own.contains(to) {
             let seen = self.relay_sources.iter().filter(|(a, _)| *a == to).count();
@@ -461,7 +467,7 @@ impl FeatureState {
             if let (Some(ls), Some(ld)) = (r.srcaddr, r.dstaddr) {
                 info.own = info.own.intersect(Candidates::of_pair(ls, ld));
             }
-            info.note_relay(&self.cfg, r);
+            info.note_relay(&self.cfg, r, [(ps, src_internal), (pd, dst_internal)]);
             if !gateway {
                 let inst = self.id_of(interner, r.instance_id);
                 if let Some(inst) = inst {
@@ -620,7 +626,9 @@ impl FeatureState {
         let horizon = self.cfg.horizon_secs();
         let cap = self.cfg.limits.max_events_per_pair;
         let closed = |h: u64| h.saturating_add(horizon) <= watermark;
-        let taken: Vec<(PairKey, PairAcc)> = self.pairs.extract_if(|key, _| closed(key.horizon)).collect();
+        let mut taken: Vec<(PairKey, PairAcc)> = self.pairs.extract_if(|key, _| closed(key.horizon)).collect();
+        // The order of `sort_pairs`, sorted on the unique keys rather than the wide series.
+        taken.sort_unstable_by_key(|(k, _)| (k.host, k.peer, k.port, k.protocol, k.horizon));
         let mut pairs = Vec::with_capacity(taken.len());
         for (key, pair) in taken {
             if resolution.gateway_addrs.contains(&key.host) {
@@ -649,7 +657,6 @@ impl FeatureState {
             self.stats.events_dropped += series.events_dropped;
             pairs.push(series);
         }
-        sort_pairs(&mut pairs);
         pairs
     }
 
@@ -804,6 +811,8 @@ impl FeatureState {
         let window_secs = self.cfg.window_secs();
         let closed = |window: u64| window + window_secs <= watermark;
         let mut hosts: Vec<((Addr, u64), HostAcc)> = self.hosts.extract_if(|key, _| closed(key.1)).collect();
+        // Sorted here, on the unique keys, rather than the wide output rows after.
+        hosts.sort_unstable_by_key(|((host, window), _)| (*window, *host));
         // Captures only known once interface addresses are: mark those hosts as monitored.
         let mut monitored: FxHashSet<(Addr, u64)> = FxHashSet::default();
         for (key, acc) in hosts.iter_mut() {
@@ -843,9 +852,9 @@ impl FeatureState {
                 self.stats.duplicates_dropped += acc.records();
                 continue;
             }
-            let mut total = crate::acc::Acc::default();
+            // The always-counting part starts the total: moved, not merged into an empty one.
+            let mut total = acc.always;
             let (cap_peers, cap_ports) = (limits.max_peers_per_host_window, limits.max_ports_per_host_window);
-            total.merge(&acc.always, cap_peers, cap_ports);
             for (&cond, part) in &acc.others {
                 if counts(cond, window) {
                     part.fold_into(&mut total, cap_peers, cap_ports);
@@ -874,10 +883,12 @@ impl FeatureState {
             }
             rows.push(row(&self.cfg, host, window, &total, interface_id, instance_id, incomplete));
         }
-        rows.sort_by_key(|r| (r.window_start, r.host));
 
-        let mut edges = Vec::new();
-        for (key, parts) in self.edges.extract_if(|key, _| closed(key.window)) {
+        let mut taken: Vec<(EdgeKey, Vec<(Cond, EdgeAcc)>)> =
+            self.edges.extract_if(|key, _| closed(key.window)).collect();
+        taken.sort_unstable_by_key(|(k, _)| (k.window, k.src, k.dst, k.port, k.protocol));
+        let mut edges = Vec::with_capacity(taken.len());
+        for (key, parts) in taken {
             if resolution.gateway_addrs.contains(&key.src) || resolution.gateway_addrs.contains(&key.dst) {
                 continue;
             }
@@ -904,15 +915,6 @@ impl FeatureState {
                 syn: e.syn,
             });
         }
-        edges.sort_by(|a, b| {
-            (a.window_start, a.src, a.dst, a.dst_port, a.protocol).cmp(&(
-                b.window_start,
-                b.src,
-                b.dst,
-                b.dst_port,
-                b.protocol,
-            ))
-        });
         self.skipdata.retain(|&(_, window)| !closed(window));
         (rows, edges)
     }
@@ -1133,5 +1135,10 @@ mod tests {
         assert_eq!(ab.intersect(Candidates::of_pair(a, c)), Candidates::One(a));
         assert_eq!(ab.intersect(Candidates::of_pair(c, c)), Candidates::Empty);
         assert_eq!(Candidates::One(a).intersect(ab), Candidates::One(a));
+        assert_eq!(ab.intersect(Candidates::of_pair(b, a)), ab);
+        assert_eq!(ab.intersect(Candidates::of_pair(c, b)), Candidates::One(b));
+        assert_eq!(Candidates::One(a).intersect(Candidates::One(c)), Candidates::Empty);
+        assert_eq!(Candidates::Empty.intersect(Candidates::Unseen), Candidates::Empty);
+        assert_eq!(Candidates::Unseen.intersect(Candidates::Unseen), Candidates::Unseen);
     }
 }

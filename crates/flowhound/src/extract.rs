@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 
 use anyhow::{Context, Result};
 use arrow_array::{
@@ -21,6 +21,7 @@ use flowhound_flowlog::{MAX_START_BEFORE_BUCKET_SECS, ObjectRef, Partial, ScanSu
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use serde::Serialize;
 
 use crate::UsageError;
 use crate::cli::{AddressArgs, SourceArgs};
@@ -143,10 +144,12 @@ pub fn run(args: &ExtractArgs) -> Result<ExitCode> {
     let cfg = Arc::new(config(args)?);
     let plan = sources::plan(&args.source)?;
     let started = std::time::Instant::now();
-    let mut outputs = Outputs::create(args, format)?;
-    let mut written = Written::default();
+    let outputs = Outputs::create(args, format)?;
     let mut reports = Vec::with_capacity(plan.objects.len());
     let mut state = FeatureState::new(cfg.clone());
+    // Output is encoded and written on its own thread, while the next group is read.
+    let (sender, receiver) = mpsc::sync_channel::<(Features, Vec<PairSeries>)>(1);
+    let writer = std::thread::spawn(move || write_all(outputs, receiver));
     {
         let reader = sources::Reader::new(&plan);
         for (objects, watermark) in groups(&plan.objects) {
@@ -167,17 +170,30 @@ pub fn run(args: &ExtractArgs) -> Result<ExitCode> {
             if let Some(watermark) = watermark {
                 let drained = state.drain_finished(watermark);
                 let pairs = state.drain_finished_pairs(watermark);
-                outputs.write(&drained, &pairs, &mut written).context("writing the output")?;
+                if sender.send((drained, pairs)).is_err() {
+                    // The writer stopped on an error, which joining it returns.
+                    break;
+                }
             }
         }
     }
     let summary = ScanSummary::from_reports(&reports, plan.pruned, 10);
-    if let Err(e) = sources::check_damage(&summary, args.source.skip_corrupt) {
+    let damage = sources::check_damage(&summary, args.source.skip_corrupt);
+    if damage.is_ok() {
+        let mut features = state.finish();
+        let pairs = std::mem::take(&mut features.pairs);
+        // A failed send means the writer failed: its error comes from joining it.
+        let _ = sender.send((features, pairs));
+    }
+    drop(sender);
+    let (outputs, written) = match writer.join() {
+        Ok(result) => result?,
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
+    if let Err(e) = damage {
         outputs.remove();
         return Err(e);
     }
-    let features = state.finish();
-    outputs.write(&features, &features.pairs, &mut written).context("writing the output")?;
     outputs.close().context("writing the output")?;
     let read_secs = started.elapsed().as_secs_f64();
     let s = &written.stats;
@@ -209,6 +225,16 @@ pub fn run(args: &ExtractArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes every group's output as it arrives; returns the still open files and the
+/// totals once the sender is dropped.
+fn write_all(mut outputs: Outputs, groups: mpsc::Receiver<(Features, Vec<PairSeries>)>) -> Result<(Outputs, Written)> {
+    let mut written = Written::default();
+    for (features, pairs) in groups {
+        outputs.write(&features, &pairs, &mut written).context("writing the output")?;
+    }
+    Ok((outputs, written))
 }
 
 /// The output files, written group by group as windows finish.
@@ -473,46 +499,83 @@ fn write_jsonl(out: &mut impl Write, rows: &[HostWindow]) -> std::io::Result<()>
     Ok(())
 }
 
+/// One line of `--pairs-out`. Fields in name order: the lines were first written as
+/// `serde_json` maps, which sort their keys, and stay byte for byte the same.
+#[derive(Serialize)]
+struct PairLine<'a> {
+    aws_service: bool,
+    bytes: &'a [u64],
+    durations: &'a [u32],
+    events_dropped: u64,
+    events_total: u64,
+    horizon_end: String,
+    horizon_start: String,
+    host: String,
+    packets: &'a [u64],
+    peer: String,
+    port: u16,
+    protocol: u8,
+    src_ports: &'a [u16],
+    start_deltas: &'a [u32],
+    syn: &'a [bool],
+}
+
 fn write_pairs(out: &mut impl Write, pairs: &[PairSeries]) -> Result<()> {
     for p in pairs {
-        let line = serde_json::json!({
-            "host": p.host.to_string(),
-            "peer": p.peer.to_string(),
-            "port": p.port,
-            "protocol": p.protocol,
-            "horizon_start": format_rfc3339(p.horizon_start),
-            "horizon_end": format_rfc3339(p.horizon_end),
-            "aws_service": p.aws_service,
-            "events_total": p.events_total,
-            "events_dropped": p.events_dropped,
-            "start_deltas": p.start_deltas,
-            "bytes": p.bytes,
-            "packets": p.packets,
-            "durations": p.durations,
-            "src_ports": p.src_ports,
-            "syn": p.syn,
-        });
+        let line = PairLine {
+            aws_service: p.aws_service,
+            bytes: &p.bytes,
+            durations: &p.durations,
+            events_dropped: p.events_dropped,
+            events_total: p.events_total,
+            horizon_end: format_rfc3339(p.horizon_end),
+            horizon_start: format_rfc3339(p.horizon_start),
+            host: p.host.to_string(),
+            packets: &p.packets,
+            peer: p.peer.to_string(),
+            port: p.port,
+            protocol: p.protocol,
+            src_ports: &p.src_ports,
+            start_deltas: &p.start_deltas,
+            syn: &p.syn,
+        };
         serde_json::to_writer(&mut *out, &line)?;
         out.write_all(b"\n")?;
     }
     Ok(())
 }
 
+/// One line of `--edges-out`, fields in name order like [`PairLine`].
+#[derive(Serialize)]
+struct EdgeLine {
+    bytes: u64,
+    dst: String,
+    dst_port: u16,
+    flows_accept: u64,
+    flows_reject: u64,
+    packets: u64,
+    protocol: u8,
+    src: String,
+    syn: u64,
+    window_end: String,
+    window_start: String,
+}
+
 fn write_edges(out: &mut impl Write, edges: &[InternalEdge]) -> Result<()> {
     for e in edges {
-        let line = serde_json::json!({
-            "window_start": format_rfc3339(e.window_start),
-            "window_end": format_rfc3339(e.window_end),
-            "src": e.src.to_string(),
-            "dst": e.dst.to_string(),
-            "dst_port": e.dst_port,
-            "protocol": e.protocol,
-            "flows_accept": e.flows_accept,
-            "flows_reject": e.flows_reject,
-            "packets": e.packets,
-            "bytes": e.bytes,
-            "syn": e.syn,
-        });
+        let line = EdgeLine {
+            bytes: e.bytes,
+            dst: e.dst.to_string(),
+            dst_port: e.dst_port,
+            flows_accept: e.flows_accept,
+            flows_reject: e.flows_reject,
+            packets: e.packets,
+            protocol: e.protocol,
+            src: e.src.to_string(),
+            syn: e.syn,
+            window_end: format_rfc3339(e.window_end),
+            window_start: format_rfc3339(e.window_start),
+        };
         serde_json::to_writer(&mut *out, &line)?;
         out.write_all(b"\n")?;
     }
