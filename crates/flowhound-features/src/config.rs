@@ -71,6 +71,19 @@ impl std::fmt::Display for Cidr {
     }
 }
 
+impl serde::Serialize for Cidr {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Cidr {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Cidr, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl FromStr for Cidr {
     type Err = ConfigError;
 
@@ -90,6 +103,46 @@ pub fn builtin_internal() -> Vec<Cidr> {
         .iter()
         .filter_map(|s| s.parse().ok())
         .collect()
+}
+
+/// The address blocks a computation was told about beyond the built-in internal ranges:
+/// `internal` (the VPC CIDRs, a public server's own address) and `external` (blocks outside
+/// the estate even inside a private range). Together with the window they decide every
+/// feature, so a model stores the blocks it was trained with and the scorer reuses them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AddressBlocks {
+    pub internal: Vec<Cidr>,
+    pub external: Vec<Cidr>,
+}
+
+impl AddressBlocks {
+    /// Sorted and without duplicates: two lists that classify every address alike compare
+    /// equal whatever order they were given in.
+    pub fn normalized(mut self) -> AddressBlocks {
+        for list in [&mut self.internal, &mut self.external] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        self
+    }
+
+    /// True when no block was declared.
+    pub fn is_empty(&self) -> bool {
+        self.internal.is_empty() && self.external.is_empty()
+    }
+}
+
+impl std::fmt::Display for AddressBlocks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let join = |list: &[Cidr]| {
+            if list.is_empty() {
+                "none".to_string()
+            } else {
+                list.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            }
+        };
+        write!(f, "internal [{}], external [{}]", join(&self.internal), join(&self.external))
+    }
 }
 
 /// Upper bounds on what one computation may hold. Past a bound, new items are not
@@ -137,6 +190,8 @@ pub struct FeatureConfig {
     internal: Vec<Cidr>,
     /// Blocks declared outside the estate even when an internal block covers them.
     external: Vec<Cidr>,
+    /// The blocks given beyond the built-in ranges, as given (normalized).
+    declared: AddressBlocks,
     pub limits: Limits,
 }
 
@@ -147,6 +202,7 @@ impl Default for FeatureConfig {
             horizon_secs: DEFAULT_HORIZON_SECS,
             internal: builtin_internal(),
             external: Vec::new(),
+            declared: AddressBlocks::default(),
             limits: Limits::default(),
         }
     }
@@ -167,7 +223,15 @@ impl FeatureConfig {
         }
         let mut internal = builtin_internal();
         internal.extend_from_slice(vpc_cidrs);
-        Ok(FeatureConfig { window_secs, horizon_secs, internal, external: Vec::new(), limits: Limits::default() })
+        let declared = AddressBlocks { internal: vpc_cidrs.to_vec(), external: Vec::new() }.normalized();
+        Ok(FeatureConfig {
+            window_secs,
+            horizon_secs,
+            internal,
+            external: Vec::new(),
+            declared,
+            limits: Limits::default(),
+        })
     }
 
     /// Declares address blocks external even where an internal block (a built-in private
@@ -177,7 +241,14 @@ impl FeatureConfig {
     /// in blocks of equal length on both lists is external (the explicit declaration wins).
     pub fn with_external(mut self, blocks: &[Cidr]) -> FeatureConfig {
         self.external.extend_from_slice(blocks);
+        self.declared.external.extend_from_slice(blocks);
+        self.declared = std::mem::take(&mut self.declared).normalized();
         self
+    }
+
+    /// The blocks declared beyond the built-in internal ranges (sorted, no duplicates).
+    pub fn declared_blocks(&self) -> &AddressBlocks {
+        &self.declared
     }
 
     pub fn window_secs(&self) -> u64 {
@@ -208,12 +279,18 @@ impl FeatureConfig {
     }
 
     /// A stable 64-bit digest of everything that changes what the computation produces
-    /// (window, horizon, internal blocks, limits). Checkpoints store it so that a state is
+    /// (window, horizon, internal and external blocks, limits). Checkpoints store it so that a state is
     /// never resumed under a different configuration. FNV-1a: stable across builds and
     /// platforms, unlike the std hasher.
     pub fn fingerprint(&self) -> u64 {
         let mut words: Vec<u128> = vec![u128::from(self.window_secs), u128::from(self.horizon_secs)];
         for cidr in &self.internal {
+            words.push(cidr.base);
+            words.push(u128::from(cidr.len));
+        }
+        // A separator keeps an internal block from hashing like the same external block.
+        words.push(u128::MAX);
+        for cidr in &self.external {
             words.push(cidr.base);
             words.push(u128::from(cidr.len));
         }
@@ -345,9 +422,31 @@ mod tests {
         let cidr = FeatureConfig::new(900, 86_400, &["52.10.0.0/16".parse().unwrap()]).unwrap();
         let mut limits = FeatureConfig::default();
         limits.limits.max_pairs += 1;
-        for other in [window, cidr, limits] {
+        let external = FeatureConfig::default().with_external(&["192.168.0.4/31".parse().unwrap()]);
+        for other in [window, cidr, limits, external] {
             assert_ne!(base.fingerprint(), other.fingerprint());
         }
+    }
+
+    #[test]
+    fn declared_blocks_are_normalized_and_serialize_as_text() {
+        let a: Cidr = "52.10.0.0/16".parse().unwrap();
+        let b: Cidr = "10.9.0.0/16".parse().unwrap();
+        let c2: Cidr = "192.168.0.4/31".parse().unwrap();
+        let cfg = FeatureConfig::new(900, 86_400, &[a, b, a]).unwrap().with_external(&[c2]);
+        let declared = cfg.declared_blocks();
+        assert_eq!(declared.internal, vec![b, a]);
+        assert_eq!(declared.external, vec![c2]);
+        let other_order = FeatureConfig::new(900, 86_400, &[b, a]).unwrap().with_external(&[c2, c2]);
+        assert_eq!(other_order.declared_blocks(), declared);
+        assert!(FeatureConfig::default().declared_blocks().is_empty());
+        assert_eq!(declared.to_string(), "internal [10.9.0.0/16, 52.10.0.0/16], external [192.168.0.4/31]");
+
+        let json = serde_json::to_string(declared).unwrap();
+        assert_eq!(json, r#"{"internal":["10.9.0.0/16","52.10.0.0/16"],"external":["192.168.0.4/31"]}"#);
+        let back: AddressBlocks = serde_json::from_str(&json).unwrap();
+        assert_eq!(&back, declared);
+        assert!(serde_json::from_str::<AddressBlocks>(r#"{"internal":["10.0.0.0"],"external":[]}"#).is_err());
     }
 
     #[test]

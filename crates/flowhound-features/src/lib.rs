@@ -22,7 +22,8 @@ mod state;
 
 pub use acc::{ADMIN_PORTS, Event};
 pub use config::{
-    Cidr, ConfigError, DEFAULT_HORIZON_SECS, DEFAULT_WINDOW_SECS, FeatureConfig, Limits, builtin_internal,
+    AddressBlocks, Cidr, ConfigError, DEFAULT_HORIZON_SECS, DEFAULT_WINDOW_SECS, FeatureConfig, Limits,
+    builtin_internal,
 };
 pub use output::{
     COLUMNS, Column, ColumnKind, ExtractStats, FEATURE_SCHEMA_VERSION, Features, HostWindow, InternalEdge, PairSeries,

@@ -5,6 +5,7 @@ use flowhound_flowlog::Addr;
 use serde::{Deserialize, Serialize};
 
 use crate::acc::Event;
+use crate::config::AddressBlocks;
 
 /// Version of the host-window feature schema; bumped whenever a column is added,
 /// removed, renamed or redefined. Models record it and refuse a different one.
@@ -413,6 +414,8 @@ pub struct Features {
     /// Sorted by (window_start, src, dst, dst_port, protocol).
     pub edges: Vec<InternalEdge>,
     pub stats: ExtractStats,
+    /// The address blocks the features were computed with (beyond the built-in ranges).
+    pub addresses: AddressBlocks,
 }
 
 #[cfg(test)]

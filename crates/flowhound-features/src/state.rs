@@ -605,7 +605,7 @@ impl FeatureState {
         self.stats.interfaces_unresolved += resolution.unresolved;
         let pairs = self.take_pairs(u64::MAX, &resolution);
         tracing::debug!(rows = rows.len(), edges = edges.len(), pairs = pairs.len(), "features finished");
-        Features { rows, pairs, edges, stats: self.stats }
+        Features { rows, pairs, edges, stats: self.stats, addresses: self.cfg.declared_blocks().clone() }
     }
 
     /// Removes and returns, finished, the pair series whose horizon ends at or before
@@ -675,7 +675,13 @@ impl FeatureState {
         let resolution = self.resolution();
         let (rows, edges) = self.take_windows(watermark, &resolution);
         tracing::debug!(watermark, rows = rows.len(), edges = edges.len(), "finished windows drained");
-        Features { rows, pairs: Vec::new(), edges, stats: std::mem::take(&mut self.stats) }
+        Features {
+            rows,
+            pairs: Vec::new(),
+            edges,
+            stats: std::mem::take(&mut self.stats),
+            addresses: self.cfg.declared_blocks().clone(),
+        }
     }
 
     /// The pair series over the horizon ending at `watermark`: one per (host, external

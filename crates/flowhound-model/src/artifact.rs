@@ -20,7 +20,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use flowhound_features::{FEATURE_SCHEMA_VERSION, feature_names};
+use flowhound_features::{AddressBlocks, FEATURE_SCHEMA_VERSION, feature_names};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -30,7 +30,7 @@ use crate::baseline::Baseline;
 
 /// Version of the model directory: the manifest layout and the meaning of the payload. Bump it
 /// whenever either changes; older models are then refused and must be retrained.
-pub const MODEL_SCHEMA_VERSION: u32 = 2;
+pub const MODEL_SCHEMA_VERSION: u32 = 3;
 /// Name of the manifest file inside a model directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// The payload file of a [`Baseline`].
@@ -503,6 +503,15 @@ pub fn current_feature_schema() -> FeatureSchema {
     FeatureSchema { version: FEATURE_SCHEMA_VERSION, names: feature_names().iter().map(|s| s.to_string()).collect() }
 }
 
+/// What the scorer must compute features with, shown in the manifest; the baseline payload
+/// holds the same values.
+#[derive(Serialize)]
+struct FeatureParams<'a> {
+    window_secs: u64,
+    #[serde(flatten)]
+    addresses: &'a AddressBlocks,
+}
+
 /// Writes `baseline` as a model directory ([`BASELINE_FILE`] plus the manifest); returns the
 /// manifest.
 pub fn save(baseline: &Baseline, dir: &Path) -> Result<Manifest, ArtifactError> {
@@ -531,7 +540,8 @@ pub fn save(baseline: &Baseline, dir: &Path) -> Result<Manifest, ArtifactError> 
     writer
         .parameters("baseline", &baseline.params)?
         .parameters("seasonal_volume", &baseline.params.volume_params())?
-        .parameters("detect", &baseline.detect)?;
+        .parameters("detect", &baseline.detect)?
+        .parameters("features", &FeatureParams { window_secs: t.window_secs, addresses: &t.addresses })?;
     writer
         .seed("peer_groups", baseline.groups.fitted_params().seed())
         .seed("isolation_forest", baseline.forest.forest.fitted_params().seed());

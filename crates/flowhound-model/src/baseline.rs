@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use flowhound_features::{FEATURE_SCHEMA_VERSION, Features, HostWindow, PairSeries, feature_names};
+use flowhound_features::{AddressBlocks, FEATURE_SCHEMA_VERSION, Features, HostWindow, PairSeries, feature_names};
 use flowhound_flowlog::Addr;
 use linfa::ParamGuard;
 use linfa::traits::Fit;
@@ -249,6 +249,9 @@ pub struct TrainInfo {
     pub pairs: usize,
     pub edges: usize,
     pub days: u64,
+    /// The address blocks the training features were computed with; scoring computes its
+    /// features with the same blocks.
+    pub addresses: AddressBlocks,
 }
 
 /// The isolation forest over host-window features and its training score distribution.
@@ -740,6 +743,7 @@ impl BaselineValidParams {
             pairs: features.pairs.len(),
             edges: features.edges.len(),
             days: (end - start).div_ceil(DAY),
+            addresses: features.addresses.clone(),
         };
         let mut baseline = Baseline {
             schema_version: crate::artifact::MODEL_SCHEMA_VERSION,

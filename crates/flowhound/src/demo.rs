@@ -7,11 +7,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use flowhound_features::AddressBlocks;
 use flowhound_sim::{ScenarioInfo, SimConfig, evaluate, parse_findings, parse_labels, render_table};
 
 use crate::cli::SourceArgs;
 use crate::score::score_and_write;
-use crate::train::{AddressBlocks, ModelSettings, extract, fit_and_save, print_summary};
+use crate::train::{ModelSettings, extract, fit_and_save, print_summary};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -66,7 +67,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     println!("3/4 scoring {}", args.out.join("test").display());
     let findings_path = args.out.join("findings.jsonl");
     let (test_features, _) =
-        extract(&source(&args.out.join("test")), baseline.train.window_secs, &AddressBlocks::default())?;
+        extract(&source(&args.out.join("test")), baseline.train.window_secs, &baseline.train.addresses)?;
     let result = score_and_write(
         &baseline,
         &manifest,

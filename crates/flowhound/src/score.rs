@@ -39,7 +39,8 @@ pub struct ScoreArgs {
     /// TOML configuration: only the [features] table is read (the detector settings are the model's).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Give the same address blocks as to `train`.
+    /// Not needed: the model's address blocks are used. Blocks given here must equal the
+    /// model's (other blocks are refused: retrain instead).
     #[command(flatten)]
     pub addresses: AddressArgs,
     /// Publish the CloudWatch metrics of the scored windows (standard AWS credentials and
@@ -112,7 +113,8 @@ pub fn run(args: &ScoreArgs) -> Result<ExitCode> {
     }
     let safelist = read_safelist(args.safelist.as_deref())?;
     let settings = crate::train::read_settings(args.config.as_deref())?;
-    let blocks = crate::train::address_blocks(&settings, &args.addresses)?;
+    let given = crate::train::address_blocks(&settings, &args.addresses)?;
+    let blocks = crate::train::blocks_for_model(&baseline.train.addresses, given)?;
     // Fail on a bad namespace before reading anything.
     let publishing = if args.publish {
         let settings = PublishSettings { namespace: args.namespace.clone(), host_score_top_n: args.host_score_top };

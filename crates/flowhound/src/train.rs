@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use flowhound_features::{Cidr, FeatureConfig, FeatureState, Features};
+use flowhound_features::{AddressBlocks, Cidr, FeatureConfig, FeatureState, Features};
 use flowhound_flowlog::ScanSummary;
 use flowhound_flowlog::time::format_rfc3339;
 use flowhound_model::artifact::{self, Manifest};
@@ -39,26 +39,34 @@ pub struct TrainArgs {
     pub addresses: AddressArgs,
 }
 
-/// Internal and external address blocks: the configuration file's `[features]` lists
-/// followed by the command line's.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct AddressBlocks {
-    pub internal: Vec<Cidr>,
-    pub external: Vec<Cidr>,
+/// Adds the `--internal` / `--external` blocks of the command line to `blocks`.
+pub fn extend_from_args(blocks: &mut AddressBlocks, args: &AddressArgs) -> Result<(), UsageError> {
+    for (flag, values, out) in
+        [("--internal", &args.internal, &mut blocks.internal), ("--external", &args.external, &mut blocks.external)]
+    {
+        for v in values {
+            out.push(v.parse::<Cidr>().map_err(|e| UsageError(format!("{flag}: {e}")))?);
+        }
+    }
+    Ok(())
 }
 
-impl AddressBlocks {
-    /// Adds the `--internal` / `--external` blocks of the command line.
-    pub fn extend_from_args(&mut self, args: &AddressArgs) -> Result<(), UsageError> {
-        for (flag, values, out) in
-            [("--internal", &args.internal, &mut self.internal), ("--external", &args.external, &mut self.external)]
-        {
-            for v in values {
-                out.push(v.parse::<Cidr>().map_err(|e| UsageError(format!("{flag}: {e}")))?);
-            }
-        }
-        Ok(())
+/// The address blocks to score with under a model trained with `model`: the model's. Blocks
+/// given at score time (`--internal`, `--external`, `[features]`) must be the same blocks
+/// (in any order): other blocks would compute other features than the baselines were
+/// learnt on, so they are refused rather than silently mixed.
+pub fn blocks_for_model(model: &AddressBlocks, given: AddressBlocks) -> Result<AddressBlocks, UsageError> {
+    let given = given.normalized();
+    if !given.is_empty() && &given != model {
+        return Err(UsageError(format!(
+            "the model was trained with address blocks {model}, but {given} were given; features are computed \
+             with the model's blocks, so give none (or the same), or retrain the model with the new blocks"
+        )));
     }
+    if !model.is_empty() {
+        tracing::info!(blocks = %model, "address blocks of the model");
+    }
+    Ok(model.clone())
 }
 
 /// The tables of the configuration file the model commands read.
@@ -86,7 +94,7 @@ pub fn read_settings(path: Option<&Path>) -> Result<ModelSettings> {
 /// The address blocks of the configuration file and the command line together.
 pub fn address_blocks(settings: &ModelSettings, args: &AddressArgs) -> Result<AddressBlocks, UsageError> {
     let mut blocks = settings.addresses.clone();
-    blocks.extend_from_args(args)?;
+    extend_from_args(&mut blocks, args)?;
     if !blocks.external.is_empty() {
         let external: Vec<String> = blocks.external.iter().map(ToString::to_string).collect();
         tracing::info!(external = ?external, "address blocks declared external");
@@ -176,4 +184,35 @@ pub fn print_summary(baseline: &Baseline, manifest: &Manifest, dir: &Path, secs:
         );
     }
     println!("time         {secs:.1} s");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blocks(internal: &[&str], external: &[&str]) -> AddressBlocks {
+        let parse = |list: &[&str]| list.iter().map(|s| s.parse::<Cidr>().unwrap()).collect();
+        AddressBlocks { internal: parse(internal), external: parse(external) }
+    }
+
+    #[test]
+    fn score_time_blocks_must_be_the_models() {
+        let model = blocks(&["10.9.0.0/16", "64.225.56.201/32"], &["192.168.0.4/31"]).normalized();
+        // None given: the model's.
+        assert_eq!(blocks_for_model(&model, AddressBlocks::default()).unwrap(), model);
+        // The same blocks in another order, repeated: accepted.
+        let same = blocks(&["64.225.56.201/32", "10.9.0.0/16", "10.9.0.0/16"], &["192.168.0.4/31"]);
+        assert_eq!(blocks_for_model(&model, same).unwrap(), model);
+        // A subset, a superset or another block: refused.
+        for other in [
+            blocks(&["64.225.56.201/32"], &[]),
+            blocks(&["10.9.0.0/16", "64.225.56.201/32"], &["192.168.0.4/31", "198.51.100.0/24"]),
+            blocks(&[], &["192.168.0.4/31"]),
+        ] {
+            let err = blocks_for_model(&model, other).unwrap_err();
+            assert!(err.0.contains("internal [10.9.0.0/16, 64.225.56.201/32], external [192.168.0.4/31]"), "{}", err.0);
+        }
+        // A model trained without blocks refuses blocks at score time.
+        assert!(blocks_for_model(&AddressBlocks::default(), blocks(&["64.225.56.201/32"], &[])).is_err());
+    }
 }

@@ -130,3 +130,71 @@ fn reference_model_matches_its_documented_command() {
         );
     }
 }
+
+/// The model carries the address blocks it was trained with: `score` computes its features
+/// with them when none are given, accepts the same blocks, and refuses other blocks.
+#[test]
+fn score_uses_the_address_blocks_of_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim");
+    flowhound(&[
+        "simulate",
+        "--out",
+        path(&sim),
+        "--seed",
+        "1",
+        "--hosts",
+        "12",
+        "--train-days",
+        "2",
+        "--test-days",
+        "1",
+    ]);
+    let labels: Vec<Label> = parse_labels(&std::fs::read_to_string(sim.join("labels.jsonl")).unwrap()).unwrap();
+    let beacon = labels.iter().find(|l| l.detector == "beaconing" && l.variant == "per_beat").unwrap();
+    let c2 = beacon.peer.clone().unwrap();
+    let beacons_to_peer = |findings: &Path| {
+        let found = parse_findings(&std::fs::read_to_string(findings).unwrap()).unwrap();
+        found.iter().filter(|f| f.detector == "beaconing" && matches(f, beacon, 60)).count()
+    };
+    let test = sim.join("test");
+    let score = |model: &Path, findings: &Path, extra: &[&str]| {
+        let mut args = vec!["score", path(&test), "--model", path(model), "--findings", path(findings)];
+        args.extend_from_slice(extra);
+        flowhound(&args)
+    };
+
+    // Without blocks the C2 server is external and its beacon is found.
+    let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/reference");
+    let plain = dir.path().join("plain.jsonl");
+    assert!(score(&reference, &plain, &[]).status.success());
+    assert_eq!(beacons_to_peer(&plain), 1, "the reference model must find the beacon to {c2}");
+
+    // Trained with the C2 server declared internal, the model scores it as internal although
+    // `score` is given no blocks: the beacon is no longer an external beacon.
+    let c2_internal = format!("{c2}/32");
+    let model = dir.path().join("model");
+    flowhound(&["train", path(&sim.join("train")), "--model", path(&model), "--internal", &c2_internal]);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["parameters"]["features"]["internal"], serde_json::json!([c2_internal]));
+    assert_eq!(manifest["parameters"]["features"]["external"], serde_json::json!([]));
+    let implicit = dir.path().join("implicit.jsonl");
+    assert!(score(&model, &implicit, &[]).status.success());
+    assert_eq!(beacons_to_peer(&implicit), 0, "score ignored the model's --internal {c2_internal}");
+
+    // The same blocks again give the same findings.
+    let explicit = dir.path().join("explicit.jsonl");
+    assert!(score(&model, &explicit, &["--internal", &c2_internal]).status.success());
+    assert_eq!(std::fs::read(&explicit).unwrap(), std::fs::read(&implicit).unwrap());
+
+    // Other blocks are refused with a usage error naming the model's blocks.
+    for other in [&["--external", "198.51.100.0/24"][..], &["--internal", "198.51.100.0/24"][..]] {
+        let refused = score(&model, &dir.path().join("refused.jsonl"), other);
+        assert_eq!(refused.status.code(), Some(2), "{other:?}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains(&format!("trained with address blocks internal [{c2_internal}]")), "{stderr}");
+    }
+    let refused = score(&reference, &dir.path().join("refused.jsonl"), &["--internal", &c2_internal]);
+    assert_eq!(refused.status.code(), Some(2));
+}

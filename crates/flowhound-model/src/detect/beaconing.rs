@@ -71,6 +71,7 @@ struct Event {
     start: u64,
     end: u64,
     bytes: u64,
+    packets: u64,
     src_port: u16,
 }
 
@@ -209,6 +210,7 @@ fn events_of(series: &[&PairSeries]) -> Vec<Event> {
                 start: t,
                 end: t + u64::from(s.durations.get(i).copied().unwrap_or(0)),
                 bytes: s.bytes.get(i).copied().unwrap_or(0),
+                packets: s.packets.get(i).copied().unwrap_or(0),
                 src_port: s.src_ports.get(i).copied().unwrap_or(0),
             });
         }
@@ -230,6 +232,21 @@ fn is_server_response(port: u16, events: &[Event]) -> bool {
     }
     let (top, n) = counts.iter().max_by_key(|(p, n)| (**n, std::cmp::Reverse(**p))).map_or((0, 0), |(p, n)| (*p, *n));
     top < port && n * 10 >= events.len() * 9
+}
+
+/// A TCP pair whose records are (nearly) all bare headers: the host sent no payload and no
+/// segment with options, so it never opened a connection there (every SYN carries options,
+/// at least the MSS) and never sent data. These are its RSTs and bare ACKs answering a peer
+/// that probes it: a scanner with a fixed source port looks like a peer service port that
+/// the host contacts at a fast, regular pace (tcp-flags are not in the default format).
+fn is_bare_header_replies(protocol: u8, peer: flowhound_flowlog::Addr, events: &[Event]) -> bool {
+    if protocol != 6 || events.is_empty() {
+        return false;
+    }
+    // IPv4 20 + TCP 20 bytes; IPv6 40 + 20.
+    let header: u64 = if peer.is_ipv4() { 40 } else { 60 };
+    let bare = events.iter().filter(|e| e.packets > 0 && e.bytes <= header * e.packets).count();
+    bare * 10 >= events.len() * 9
 }
 
 /// Consecutive series of the same (host, peer, port, protocol).
@@ -316,7 +333,10 @@ pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
             continue;
         }
         let events = events_of(&run);
-        if events.len() < bc.min_connections || is_server_response(head.port, &events) {
+        if events.len() < bc.min_connections
+            || is_server_response(head.port, &events)
+            || is_bare_header_replies(head.protocol, head.peer, &events)
+        {
             continue;
         }
         let host = head.host.to_string();
@@ -462,7 +482,7 @@ mod tests {
     use super::*;
 
     fn ev(start: u64, dur: u64, bytes: u64, port: u16) -> Event {
-        Event { start, end: start + dur, bytes, src_port: port }
+        Event { start, end: start + dur, bytes, packets: bytes.div_ceil(1000).max(2), src_port: port }
     }
 
     #[test]
@@ -517,6 +537,26 @@ mod tests {
         assert!(!is_server_response(8443, &client_of_8443));
         let client: Vec<Event> = (0..20).map(|i| ev(i * 10, 1, 100, 50_000 + i as u16)).collect();
         assert!(!is_server_response(443, &client));
+    }
+
+    #[test]
+    fn bare_header_replies_to_a_scanner_are_not_beacons() {
+        let scanner: flowhound_flowlog::Addr = "47.90.205.250".parse::<std::net::IpAddr>().unwrap().into();
+        // One 40-byte segment per probed port, every few seconds (rita_missing_host).
+        let replies: Vec<Event> = (0..60)
+            .map(|i| Event { start: i * 3, end: i * 3 + 1, bytes: 40, packets: 1, src_port: 1000 + i as u16 })
+            .collect();
+        assert!(is_bare_header_replies(6, scanner, &replies));
+        // The same pace with payload (a beacon) or with SYN options is not.
+        let beacon: Vec<Event> = replies.iter().map(|e| Event { bytes: 900, packets: 6, ..*e }).collect();
+        assert!(!is_bare_header_replies(6, scanner, &beacon));
+        let syns: Vec<Event> = replies.iter().map(|e| Event { bytes: 60, ..*e }).collect();
+        assert!(!is_bare_header_replies(6, scanner, &syns));
+        // UDP has no handshake to answer with.
+        assert!(!is_bare_header_replies(17, scanner, &replies));
+        let v6: flowhound_flowlog::Addr = "2600:1f18::9".parse::<std::net::IpAddr>().unwrap().into();
+        let v6_replies: Vec<Event> = replies.iter().map(|e| Event { bytes: 60, ..*e }).collect();
+        assert!(is_bare_header_replies(6, v6, &v6_replies));
     }
 
     #[test]

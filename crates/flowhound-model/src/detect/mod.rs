@@ -558,6 +558,7 @@ pub fn slice_features(features: &Features, from: u64, to: u64) -> Features {
         pairs: features.pairs.iter().filter(|p| p.horizon_start >= from && p.horizon_start < to).cloned().collect(),
         edges: features.edges.iter().filter(|e| e.window_start >= from && e.window_start < to).cloned().collect(),
         stats: features.stats,
+        addresses: features.addresses.clone(),
     }
 }
 

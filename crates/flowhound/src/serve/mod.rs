@@ -75,7 +75,8 @@ impl Model {
         match crate::score::load_model(&cfg.model) {
             Ok((manifest, baseline)) => {
                 let same_features = baseline.train.window_secs == self.baseline.train.window_secs
-                    && baseline.detect.horizon_secs == self.baseline.detect.horizon_secs;
+                    && baseline.detect.horizon_secs == self.baseline.detect.horizon_secs
+                    && baseline.train.addresses == self.baseline.train.addresses;
                 if same_features {
                     tracing::info!(old = %self.manifest.id, new = %manifest.id, "new model loaded");
                     self.manifest = manifest;
@@ -83,7 +84,7 @@ impl Model {
                 } else {
                     tracing::error!(
                         model = %manifest.id,
-                        "new model refused: its window or horizon differs from the running state's; keeping the current model"
+                        "new model refused: its window, horizon or address blocks differ from the running state's; keeping the current model"
                     );
                 }
             }
@@ -113,11 +114,12 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
     let cfg = ServeConfig::read(&args.config)?;
     let model = Model::load(&cfg)?;
     let safelist = crate::score::read_safelist(cfg.safelist.as_deref())?;
-    let mut blocks = crate::train::AddressBlocks::default();
-    blocks.extend_from_args(&crate::cli::AddressArgs {
-        internal: cfg.internal.clone(),
-        external: cfg.external.clone(),
-    })?;
+    let mut given = flowhound_features::AddressBlocks::default();
+    crate::train::extend_from_args(
+        &mut given,
+        &crate::cli::AddressArgs { internal: cfg.internal.clone(), external: cfg.external.clone() },
+    )?;
+    let blocks = crate::train::blocks_for_model(&model.baseline.train.addresses, given)?;
     let feature_cfg = Arc::new(
         FeatureConfig::new(model.baseline.train.window_secs, model.baseline.detect.horizon_secs, &blocks.internal)
             .map_err(|e| UsageError(e.to_string()))?
@@ -356,6 +358,7 @@ impl Server {
                 rows: drained.rows,
                 edges: drained.edges,
                 stats: drained.stats,
+                addresses: drained.addresses,
             };
             for row in &features.rows {
                 *scored.windows.entry(row.window_start).or_default() += 1;
