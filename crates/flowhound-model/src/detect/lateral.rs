@@ -38,6 +38,9 @@ pub struct LateralConfig {
     pub routine_destinations: u32,
     /// Bits added when the destination never served the port in training.
     pub unserved_bits: f64,
+    /// Bits added when a host known in training, which never opened a remote-access port
+    /// ([`REMOTE_ACCESS_PORTS`]), opens one.
+    pub first_remote_access_bits: f64,
     /// New (destination, port) pairs in one window from which a window is a scan candidate.
     pub scan_min_pairs: usize,
     /// Distinct destinations in one window from which a window is a scan candidate.
@@ -61,6 +64,7 @@ impl Default for LateralConfig {
             odd_hour_bits: 1.0,
             routine_destinations: 3,
             unserved_bits: 3.0,
+            first_remote_access_bits: 3.0,
             scan_min_pairs: 20,
             scan_min_destinations: 5,
             floor: 14.0,
@@ -80,13 +84,28 @@ struct WindowEdges<'a> {
     edges: Vec<&'a InternalEdge>,
 }
 
+/// Ports of interactive remote access and remote execution — SSH, MS-RPC, SMB, RDP,
+/// WinRM — as opposed to the database ports among [`ADMIN_PORTS`], which application
+/// hosts open all day.
+pub const REMOTE_ACCESS_PORTS: [u16; 6] = [22, 135, 445, 3389, 5985, 5986];
+
+/// Lowest port of the IANA / Windows ephemeral range, inside Linux's (32768–60999) too.
+const EPHEMERAL_PORTS_FROM: u16 = 32_768;
+
 /// The edges that open connections. The features carry both directions of a flow, so a
 /// server's replies appear as edges to its clients' ephemeral ports: an edge whose port is
 /// above 1023 and whose reverse (same window) uses a lower port is a reply and is dropped.
+/// A reply to an ephemeral port is dropped when the reverse uses a lower port in any
+/// window: when one interface's records of an interval are missing (SKIPDATA), the
+/// de-duplicated features keep the server's reply but not the client's request, and the
+/// server would otherwise look like it opened a new edge to its client's ephemeral port.
 pub fn initiated(edges: &[InternalEdge]) -> Vec<&InternalEdge> {
     let mut lowest: HashMap<(u64, Addr, Addr), u16> = HashMap::new();
+    let mut lowest_anywhere: HashMap<(Addr, Addr), u16> = HashMap::new();
     for e in edges {
         let p = lowest.entry((e.window_start, e.src, e.dst)).or_insert(e.dst_port);
+        *p = (*p).min(e.dst_port);
+        let p = lowest_anywhere.entry((e.src, e.dst)).or_insert(e.dst_port);
         *p = (*p).min(e.dst_port);
     }
     let mut out = Vec::with_capacity(edges.len());
@@ -94,9 +113,32 @@ pub fn initiated(edges: &[InternalEdge]) -> Vec<&InternalEdge> {
         if e.src == e.dst {
             continue;
         }
-        let reply = e.dst_port >= 1024 && lowest.get(&(e.window_start, e.dst, e.src)).is_some_and(|&p| p < e.dst_port);
-        if !reply {
+        let reply_same_window =
+            e.dst_port >= 1024 && lowest.get(&(e.window_start, e.dst, e.src)).is_some_and(|&p| p < e.dst_port);
+        let reply_to_ephemeral =
+            e.dst_port >= EPHEMERAL_PORTS_FROM && lowest_anywhere.get(&(e.dst, e.src)).is_some_and(|&p| p < e.dst_port);
+        if !reply_same_window && !reply_to_ephemeral {
             out.push(e);
+        }
+    }
+    out
+}
+
+/// Sources with a window that opens enough new pairs on enough destinations to be a scan.
+fn scanning_sources(ctx: &Context<'_>, by_window: &BTreeMap<(Addr, u64), WindowEdges<'_>>) -> BTreeSet<Addr> {
+    let cfg = &ctx.baseline.detect.lateral;
+    let mut out = BTreeSet::new();
+    for ((src, _), w) in by_window {
+        let mut new_pairs: BTreeSet<(Addr, u16)> = BTreeSet::new();
+        let mut destinations: BTreeSet<Addr> = BTreeSet::new();
+        for e in &w.edges {
+            destinations.insert(e.dst);
+            if !ctx.edge_known(*src, e.dst, e.dst_port) {
+                new_pairs.insert((e.dst, e.dst_port));
+            }
+        }
+        if new_pairs.len() >= cfg.scan_min_pairs && destinations.len() >= cfg.scan_min_destinations {
+            out.insert(*src);
         }
     }
     out
@@ -105,15 +147,24 @@ pub fn initiated(edges: &[InternalEdge]) -> Vec<&InternalEdge> {
 pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
     let cfg = &ctx.baseline.detect.lateral;
     let opened = initiated(&ctx.features.edges);
-    // New (destination, port) pairs opened by several sources at once are a rollout (a new
-    // service every client starts calling), not one intruder moving.
-    let mut sources_of: HashMap<(Addr, u16), BTreeSet<Addr>> = HashMap::new();
     let mut by_window: BTreeMap<(Addr, u64), WindowEdges<'_>> = BTreeMap::new();
     for e in &opened {
-        if !ctx.edge_known(e.src, e.dst, e.dst_port) {
+        by_window.entry((e.src, e.window_start)).or_default().edges.push(e);
+    }
+    let scanning = scanning_sources(ctx, &by_window);
+    // New (destination, port) pairs opened by several sources at once are a rollout (a new
+    // service every client starts calling), not one intruder moving. Hosts for which the
+    // port is routine (the bastion's SSH, the scanner's probes) and hosts sweeping the
+    // network touch everything and are no sign of a rollout: an intruder's SSH to a host
+    // the bastion or another intruder's sweep also touched that day is still an intruder.
+    let mut sources_of: HashMap<(Addr, u16), BTreeSet<Addr>> = HashMap::new();
+    for e in &opened {
+        if !ctx.edge_known(e.src, e.dst, e.dst_port)
+            && !ctx.routine_port(e.src, e.dst_port)
+            && !scanning.contains(&e.src)
+        {
             sources_of.entry((e.dst, e.dst_port)).or_default().insert(e.src);
         }
-        by_window.entry((e.src, e.window_start)).or_default().edges.push(e);
     }
     let mut out = Vec::new();
     for ((src, window), w) in &by_window {
@@ -143,13 +194,16 @@ pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
             if surprise.unserved {
                 bits += cfg.unserved_bits;
             }
+            if surprise.first_remote_access {
+                bits += cfg.first_remote_access_bits;
+            }
             if ADMIN_PORTS.contains(&e.dst_port) {
                 bits *= cfg.admin_weight;
             }
             if odd_hour {
                 bits += cfg.odd_hour_bits;
             }
-            let sources = sources_of.get(&(e.dst, e.dst_port)).map_or(1, BTreeSet::len);
+            let sources = sources_of.get(&(e.dst, e.dst_port)).map_or(1, BTreeSet::len).max(1);
             bits /= 1.0 + 0.5 * (sources as f64 - 1.0);
             if best.is_none_or(|(b, _, _)| bits > b) {
                 best = Some((bits, e, surprise));
@@ -209,7 +263,7 @@ pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
         }
         let Some((bits, edge, surprise)) = best else { continue };
         let raw = bits + 0.5 * (new_edges as f64).log2().max(0.0);
-        tracing::trace!(host = %src, peer = %edge.dst, port = edge.dst_port, window, raw, port_bits = surprise.port_bits, group_bits = surprise.group_bits, cohesion = surprise.cohesion, unserved = surprise.unserved, "lateral edge");
+        tracing::trace!(host = %src, peer = %edge.dst, port = edge.dst_port, window, raw, port_bits = surprise.port_bits, group_bits = surprise.group_bits, cohesion = surprise.cohesion, unserved = surprise.unserved, first_remote_access = surprise.first_remote_access, "lateral edge");
         let fanout = destinations.len();
         let historic_fanout = hist.map_or(0, |h| h.max_fanout);
         let dst_group = ctx.group(edge.dst);
@@ -223,6 +277,7 @@ pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
         evidence.insert("routine_port".into(), surprise.routine.into());
         evidence.insert("destination_served_by".into(), surprise.served_by.into());
         evidence.insert("destination_never_served_port".into(), surprise.unserved.into());
+        evidence.insert("first_remote_access".into(), surprise.first_remote_access.into());
         evidence.insert("source_group_cohesion".into(), round3(surprise.cohesion).into());
         evidence.insert("admin_port".into(), admin.into());
         evidence.insert("odd_hour".into(), odd_hour.into());
@@ -238,7 +293,9 @@ pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
             Some(h) => format!("it opened {} distinct internal edges in training, never this one", h.edges.len()),
             None => "the host has no training history".to_string(),
         };
-        let port_history = if surprise.routine {
+        let port_history = if surprise.first_remote_access {
+            "; it never used SSH, SMB, RDP or WinRM before".to_string()
+        } else if surprise.routine {
             String::new()
         } else if ctx.edge_model_port_days(*src, edge.dst_port) == 0 {
             format!("; it never used port {} before", edge.dst_port)
@@ -254,7 +311,11 @@ pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
             bits,
             history,
             port_history,
-            if surprise.unserved { "; nothing connected to that port of the destination in training" } else { "" },
+            match (surprise.unserved, surprise.served_by) {
+                (false, _) => "",
+                (true, 0) => "; nothing connected to that port of the destination in training",
+                (true, _) => "; only administration hosts connected to that port of the destination in training",
+            },
             if odd_hour { "; at an hour it never does" } else { "" }
         );
         out.push(RawHit {
@@ -279,4 +340,57 @@ pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> Addr {
+        Addr::from(s.parse::<std::net::IpAddr>().unwrap())
+    }
+
+    fn edge(window: u64, src: &str, dst: &str, port: u16) -> InternalEdge {
+        InternalEdge {
+            window_start: window,
+            window_end: window + 900,
+            src: addr(src),
+            dst: addr(dst),
+            dst_port: port,
+            protocol: 6,
+            flows_accept: 1,
+            flows_reject: 0,
+            packets: 10,
+            bytes: 1000,
+            syn: 0,
+        }
+    }
+
+    fn opened(edges: &[InternalEdge]) -> Vec<(u64, String, u16)> {
+        initiated(edges).into_iter().map(|e| (e.window_start, e.src.to_string(), e.dst_port)).collect()
+    }
+
+    #[test]
+    fn replies_are_dropped_in_the_same_window() {
+        let edges = [edge(0, "10.0.0.1", "10.0.0.2", 5432), edge(0, "10.0.0.2", "10.0.0.1", 51_222)];
+        assert_eq!(opened(&edges), [(0, "10.0.0.1".to_string(), 5432)]);
+    }
+
+    #[test]
+    fn a_reply_to_an_ephemeral_port_is_dropped_when_its_request_is_in_another_window() {
+        // Window 900 lost the client's records (SKIPDATA): only the server's reply is left.
+        let edges = [
+            edge(0, "10.0.0.1", "10.0.0.2", 5432),
+            edge(0, "10.0.0.2", "10.0.0.1", 51_222),
+            edge(900, "10.0.0.2", "10.0.0.1", 51_222),
+        ];
+        assert_eq!(opened(&edges), [(0, "10.0.0.1".to_string(), 5432)]);
+    }
+
+    #[test]
+    fn a_service_port_in_another_window_is_not_a_reply() {
+        // 3389 is not ephemeral: RDP from the host a server once called stays an initiation.
+        let edges = [edge(0, "10.0.0.2", "10.0.0.1", 445), edge(900, "10.0.0.1", "10.0.0.2", 3389)];
+        assert_eq!(opened(&edges), [(0, "10.0.0.2".to_string(), 445), (900, "10.0.0.1".to_string(), 3389)]);
+    }
 }

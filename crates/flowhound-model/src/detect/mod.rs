@@ -321,7 +321,7 @@ impl<'a> Context<'a> {
         }
         let mut fleet: HashSet<Addr> = hosts.keys().copied().collect();
         fleet.extend(by_host.keys().copied());
-        let edge_model = EdgeModel::new(&h.hosts, &group_of, baseline.detect.lateral.scan_min_pairs);
+        let edge_model = EdgeModel::new(&h.hosts, &group_of, &baseline.detect.lateral);
         let window_secs =
             features.rows.first().map(|r| r.window_end - r.window_start).unwrap_or(baseline.train.window_secs).max(1);
         Context {
@@ -395,6 +395,15 @@ impl<'a> Context<'a> {
         self.edge_model.host_port.get(&(host, port)).copied().unwrap_or(0)
     }
 
+    /// True when `port` is the host's role: it opened it on at least
+    /// `routine_destinations` destinations in training (a bastion's SSH, CI's deploys), or
+    /// it is a probing host (scanner, poller) that opened it at all.
+    pub fn routine_port(&self, src: Addr, port: u16) -> bool {
+        let m = &self.edge_model;
+        let spread = m.host_port_destinations.get(&(src, port)).copied().unwrap_or(0);
+        spread >= self.baseline.detect.lateral.routine_destinations || (spread > 0 && m.probing.contains(&src))
+    }
+
     /// How surprising it is that `src` opens `port` on `dst`, in bits, factored as
     /// "this host opens this port at all" × "towards this destination's group" plus
     /// destination-side novelty (see [`EdgeSurprise`]).
@@ -427,8 +436,7 @@ impl<'a> Context<'a> {
 
         // A port the host routinely opens on many destinations is its role (a bastion's
         // SSH, a scanner's probes): a new destination group is its job, not a surprise.
-        let spread = m.host_port_destinations.get(&(src, port)).copied().unwrap_or(0);
-        let routine = spread >= cfg.routine_destinations || (spread > 0 && m.probing.contains(&src));
+        let routine = self.routine_port(src, port);
         let dst_group = self.group(dst);
         let group_bits = if routine || dst_group >= self.n_groups {
             0.0
@@ -444,9 +452,19 @@ impl<'a> Context<'a> {
         };
         // A destination that was there all through training and never accepted this port
         // from anyone but a scanner is not a server of it.
+        // Nor, for a source whose role this port is not, a server of ordinary clients: a
+        // host whose SSH only the bastion and CI ever used has administrators, not clients,
+        // and an application server that turns up there is neither.
         let served_by = m.served.get(&(dst, port)).copied().unwrap_or(0);
-        let unserved = self.hosts.contains_key(&dst) && served_by == 0;
-        EdgeSurprise { port_bits, group_bits, cohesion, routine, served_by, unserved }
+        let clients = m.served_clients.get(&(dst, port)).copied().unwrap_or(0);
+        let unserved = self.hosts.contains_key(&dst) && (served_by == 0 || (!routine && clients == 0));
+        // A host the model knows that never opened any remote-access protocol is not an
+        // administrator's machine: its first SSH, SMB, RDP or WinRM session is a change of
+        // role, however common the port is elsewhere in the fleet.
+        let first_remote_access = lateral::REMOTE_ACCESS_PORTS.contains(&port)
+            && self.hosts.contains_key(&src)
+            && !m.remote_access.contains(&src);
+        EdgeSurprise { port_bits, group_bits, cohesion, routine, served_by, unserved, first_remote_access }
     }
 }
 
@@ -466,8 +484,11 @@ pub struct EdgeSurprise {
     pub routine: bool,
     /// Non-scanning sources that opened this port on the destination in training.
     pub served_by: u32,
-    /// The destination was known in training and no one (scanners aside) opened this port on it.
+    /// The destination was known in training and no one (scanners aside) opened this port on
+    /// it, or — when the port is not the source's routine — only hosts whose routine it is.
     pub unserved: bool,
+    /// The port is a remote-access port and the host, known in training, never opened one.
+    pub first_remote_access: bool,
 }
 
 /// Port-level counts behind [`Context::edge_surprise`], derived from the baseline's histories.
@@ -486,25 +507,44 @@ struct EdgeModel {
     probing: HashSet<Addr>,
     fleet_port: HashMap<u16, u32>,
     served: HashMap<(Addr, u16), u32>,
+    /// Sources that opened the port on the destination in training without it being their
+    /// routine: its ordinary clients, as opposed to the bastion, CI or a scanner.
+    served_clients: HashMap<(Addr, u16), u32>,
     cohesion: HashMap<Addr, f64>,
+    /// Hosts that opened a remote-access port (SSH, SMB, RDP, WinRM, RPC) in training.
+    remote_access: HashSet<Addr>,
 }
 
 impl EdgeModel {
-    fn new(histories: &[HostHistory], group_of: &HashMap<Addr, usize>, scan_min_pairs: usize) -> EdgeModel {
+    fn new(histories: &[HostHistory], group_of: &HashMap<Addr, usize>, cfg: &LateralConfig) -> EdgeModel {
         let mut m = EdgeModel::default();
         for h in histories {
             let Some(src) = parse_addr(&h.ip) else { continue };
             // Scanners and pollers (many pairs in one window) open everything; what they
             // touch says nothing about which ports a destination serves.
-            let scanning = h.max_pairs as usize >= scan_min_pairs;
+            let scanning = h.max_pairs as usize >= cfg.scan_min_pairs;
             if scanning {
                 m.probing.insert(src);
             }
             for e in &h.edges {
                 *m.host_port.entry((src, e.port)).or_default() += e.days;
                 *m.host_port_destinations.entry((src, e.port)).or_default() += 1;
-                if !scanning && let Some(dst) = parse_addr(&e.dst) {
-                    *m.served.entry((dst, e.port)).or_default() += 1;
+                if lateral::REMOTE_ACCESS_PORTS.contains(&e.port) {
+                    m.remote_access.insert(src);
+                }
+            }
+        }
+        for h in histories {
+            let Some(src) = parse_addr(&h.ip) else { continue };
+            if m.probing.contains(&src) {
+                continue;
+            }
+            for e in &h.edges {
+                let Some(dst) = parse_addr(&e.dst) else { continue };
+                *m.served.entry((dst, e.port)).or_default() += 1;
+                let spread = m.host_port_destinations.get(&(src, e.port)).copied().unwrap_or(0);
+                if spread < cfg.routine_destinations {
+                    *m.served_clients.entry((dst, e.port)).or_default() += 1;
                 }
             }
         }
@@ -682,6 +722,49 @@ mod tests {
         let external: Vec<String> = settings.external.iter().map(ToString::to_string).collect();
         assert_eq!(external, ["192.168.0.4/31", "fd00:1::/64"]);
         assert_eq!(settings.seed, Some(3));
+    }
+
+    fn history(ip: &str, edges: &[(&str, u16)]) -> HostHistory {
+        HostHistory {
+            ip: ip.to_string(),
+            group: 0,
+            first_seen: 0,
+            last_seen: 86_400,
+            windows: 96,
+            dests: Vec::new(),
+            edges: edges
+                .iter()
+                .map(|&(dst, port)| crate::baseline::EdgeUse { dst: dst.to_string(), port, days: 1, first_seen: 0 })
+                .collect(),
+            edge_counts: Vec::new(),
+            edge_total: edges.len() as u32,
+            max_fanout: 1,
+            max_pairs: 1,
+            max_external: [0; 3],
+            edge_hours: 0,
+            volume: Default::default(),
+        }
+    }
+
+    #[test]
+    fn remote_access_users_and_ordinary_clients_are_told_apart() {
+        let hosts = [
+            // A bastion: SSH to three hosts is its routine.
+            history("10.0.0.1", &[("10.0.0.3", 22), ("10.0.0.7", 22), ("10.0.0.8", 22)]),
+            history("10.0.0.2", &[("10.0.0.3", 5432), ("10.0.0.4", 8080)]),
+            history("10.0.0.5", &[("10.0.0.6", 445)]),
+        ];
+        let group_of: HashMap<Addr, usize> = hosts.iter().map(|h| (parse_addr(&h.ip).unwrap(), 0)).collect();
+        let m = EdgeModel::new(&hosts, &group_of, &LateralConfig::default());
+        let mut users: Vec<String> = m.remote_access.iter().map(ToString::to_string).collect();
+        users.sort();
+        // A database client is not a remote-access user: 5432 is an admin port, not a shell.
+        assert_eq!(users, ["10.0.0.1", "10.0.0.5"]);
+        let db = parse_addr("10.0.0.3").unwrap();
+        // The bastion served 10.0.0.3's SSH, but only as an administrator: no ordinary client.
+        assert_eq!(m.served.get(&(db, 22)), Some(&1));
+        assert_eq!(m.served_clients.get(&(db, 22)), None);
+        assert_eq!(m.served_clients.get(&(db, 5432)), Some(&1));
     }
 
     #[test]
