@@ -102,16 +102,12 @@ fn simulate_train_score_evaluate_finds_every_attack_without_high_false_positives
     assert!(stderr.contains("checksum mismatch"), "{stderr}");
 }
 
-/// models/reference is what its documented command (models/README.md) writes, byte for byte.
-#[test]
-fn reference_model_matches_its_documented_command() {
-    let dir = tempfile::tempdir().unwrap();
-    let sim = dir.path().join("sim");
-    let model = dir.path().join("model");
+/// The scenario models/reference is trained on (its documented command, models/README.md).
+fn simulate_reference_scenario(sim: &Path) {
     flowhound(&[
         "simulate",
         "--out",
-        path(&sim),
+        path(sim),
         "--seed",
         "1",
         "--hosts",
@@ -121,6 +117,15 @@ fn reference_model_matches_its_documented_command() {
         "--test-days",
         "1",
     ]);
+}
+
+/// models/reference is what its documented command (models/README.md) writes, byte for byte.
+#[test]
+fn reference_model_matches_its_documented_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim");
+    let model = dir.path().join("model");
+    simulate_reference_scenario(&sim);
     flowhound(&["train", path(&sim.join("train")), "--model", path(&model)]);
     let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/reference");
     for name in ["manifest.json", "baseline.json"] {
@@ -137,19 +142,7 @@ fn reference_model_matches_its_documented_command() {
 fn score_uses_the_address_blocks_of_the_model() {
     let dir = tempfile::tempdir().unwrap();
     let sim = dir.path().join("sim");
-    flowhound(&[
-        "simulate",
-        "--out",
-        path(&sim),
-        "--seed",
-        "1",
-        "--hosts",
-        "12",
-        "--train-days",
-        "2",
-        "--test-days",
-        "1",
-    ]);
+    simulate_reference_scenario(&sim);
     let labels: Vec<Label> = parse_labels(&std::fs::read_to_string(sim.join("labels.jsonl")).unwrap()).unwrap();
     let beacon = labels.iter().find(|l| l.detector == "beaconing" && l.variant == "per_beat").unwrap();
     let c2 = beacon.peer.clone().unwrap();
