@@ -820,12 +820,8 @@ impl BaselineValidParams {
             }
         }
         for (key, t) in calib.thresholds.iter_mut() {
-            let mut values = by_key.remove(key).unwrap_or_default();
-            // Host-days without any candidate count as far below any threshold.
-            let missing = (host_days as usize).saturating_sub(values.len());
-            values.extend(std::iter::repeat_n(NO_CANDIDATE, missing));
-            let q = quantile_in_place(&mut values, self.calibration_quantile).unwrap_or(NO_CANDIDATE);
-            t.observed_quantile = if q.is_finite() && q > NO_CANDIDATE / 2.0 { Some(q) } else { None };
+            let values = by_key.remove(key).unwrap_or_default();
+            t.observed_quantile = observed_quantile(values, host_days as usize, self.calibration_quantile);
             t.threshold = match t.observed_quantile {
                 Some(q) => (q + t.margin).clamp(t.floor, t.ceiling),
                 None => t.floor,
@@ -834,6 +830,18 @@ impl BaselineValidParams {
         }
         Ok(calib)
     }
+}
+
+/// The `quantile` of per-host-day maxima `candidates` over `host_days` host-days, or `None`
+/// when it falls among the host-days that had no candidate at all.
+fn observed_quantile(mut candidates: Vec<f64>, host_days: usize, quantile: f64) -> Option<f64> {
+    let lowest_candidate = candidates.iter().copied().fold(f64::INFINITY, f64::min);
+    // Host-days without any candidate count as far below any threshold.
+    let missing = host_days.saturating_sub(candidates.len());
+    candidates.extend(std::iter::repeat_n(NO_CANDIDATE, missing));
+    let q = quantile_in_place(&mut candidates, quantile)?;
+    // Below every candidate, the quantile is interpolated towards the empty host-days.
+    if q.is_finite() && q >= lowest_candidate { Some(q) } else { None }
 }
 
 impl Baseline {
@@ -854,6 +862,21 @@ impl Baseline {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn observed_quantile_ignores_host_days_without_candidates() {
+        // 256 host-days, one scan candidate: the 0.999 quantile would interpolate between the
+        // empty host-days and the candidate; it is no training observation.
+        assert_eq!(observed_quantile(vec![1.5], 256, 0.999), None);
+        assert_eq!(observed_quantile(Vec::new(), 256, 0.999), None);
+        // Enough candidates: the quantile is theirs.
+        let candidates: Vec<f64> = (0..1000).map(|i| f64::from(i) / 100.0).collect();
+        let q = observed_quantile(candidates, 1000, 0.999).unwrap();
+        assert!((q - 9.98).abs() < 0.01, "{q}");
+        // Host-days without a candidate pull the quantile down but it stays a candidate's value.
+        let q = observed_quantile(vec![3.0, 4.0, 5.0], 4, 0.5).unwrap();
+        assert!((3.0..=4.0).contains(&q), "{q}");
+    }
 
     #[test]
     fn params_guard_rejects_each_error() {
