@@ -399,9 +399,7 @@ impl<'a> Context<'a> {
     /// `routine_destinations` destinations in training (a bastion's SSH, CI's deploys), or
     /// it is a probing host (scanner, poller) that opened it at all.
     pub fn routine_port(&self, src: Addr, port: u16) -> bool {
-        let m = &self.edge_model;
-        let spread = m.host_port_destinations.get(&(src, port)).copied().unwrap_or(0);
-        spread >= self.baseline.detect.lateral.routine_destinations || (spread > 0 && m.probing.contains(&src))
+        self.edge_model.routine(src, port, self.baseline.detect.lateral.routine_destinations)
     }
 
     /// How surprising it is that `src` opens `port` on `dst`, in bits, factored as
@@ -542,8 +540,7 @@ impl EdgeModel {
             for e in &h.edges {
                 let Some(dst) = parse_addr(&e.dst) else { continue };
                 *m.served.entry((dst, e.port)).or_default() += 1;
-                let spread = m.host_port_destinations.get(&(src, e.port)).copied().unwrap_or(0);
-                if spread < cfg.routine_destinations {
+                if !m.routine(src, e.port, cfg.routine_destinations) {
                     *m.served_clients.entry((dst, e.port)).or_default() += 1;
                 }
             }
@@ -588,6 +585,13 @@ impl EdgeModel {
             m.cohesion.insert(*src, overlap.clamp(0.0, 1.0));
         }
         m
+    }
+
+    /// True when `port` is `src`'s role: it opened it on at least `routine_destinations`
+    /// destinations in training, or `src` is a probing host that opened it at all.
+    fn routine(&self, src: Addr, port: u16, routine_destinations: u32) -> bool {
+        let spread = self.host_port_destinations.get(&(src, port)).copied().unwrap_or(0);
+        spread >= routine_destinations || (spread > 0 && self.probing.contains(&src))
     }
 }
 
