@@ -87,9 +87,7 @@ fn config(args: &ExtractArgs) -> Result<FeatureConfig, UsageError> {
     let horizon = parse_secs("horizon", &args.horizon)?;
     let settings = crate::train::read_settings(args.config.as_deref()).map_err(|e| UsageError(format!("{e:#}")))?;
     let blocks = crate::train::address_blocks(&settings, &args.addresses)?;
-    Ok(FeatureConfig::new(window, horizon, &blocks.internal)
-        .map_err(|e| UsageError(e.to_string()))?
-        .with_external(&blocks.external))
+    crate::train::feature_config(window, horizon, &blocks)
 }
 
 /// Objects of the AWS key layout whose time buckets start in the same hour are read

@@ -40,7 +40,7 @@ pub struct TrainArgs {
 }
 
 /// Adds the `--internal` / `--external` blocks of the command line to `blocks`.
-pub fn extend_from_args(blocks: &mut AddressBlocks, args: &AddressArgs) -> Result<(), UsageError> {
+fn extend_from_args(blocks: &mut AddressBlocks, args: &AddressArgs) -> Result<(), UsageError> {
     for (flag, values, out) in
         [("--internal", &args.internal, &mut blocks.internal), ("--external", &args.external, &mut blocks.external)]
     {
@@ -107,11 +107,20 @@ pub fn parse_window(text: &str) -> Result<u64, UsageError> {
     Ok(d.as_secs())
 }
 
+/// The feature configuration of a window, a pair horizon and the declared address blocks.
+pub fn feature_config(
+    window_secs: u64,
+    horizon_secs: u64,
+    blocks: &AddressBlocks,
+) -> Result<FeatureConfig, UsageError> {
+    Ok(FeatureConfig::new(window_secs, horizon_secs, &blocks.internal)
+        .map_err(|e| UsageError(e.to_string()))?
+        .with_external(&blocks.external))
+}
+
 /// Reads SOURCE into features with the given window (and a 24 h pair horizon).
 pub fn extract(source: &SourceArgs, window_secs: u64, blocks: &AddressBlocks) -> Result<(Features, ScanSummary)> {
-    let cfg = FeatureConfig::new(window_secs, 86_400, &blocks.internal)
-        .map_err(|e| UsageError(e.to_string()))?
-        .with_external(&blocks.external);
+    let cfg = feature_config(window_secs, 86_400, blocks)?;
     let plan = sources::plan(source)?;
     if plan.objects.is_empty() {
         return Err(UsageError("no flow-log objects found in the given SOURCE".into()).into());

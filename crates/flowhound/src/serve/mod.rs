@@ -31,7 +31,6 @@ use flowhound_model::baseline::Baseline;
 use flowhound_model::detect;
 use flowhound_model::safelist::Safelist;
 
-use crate::UsageError;
 use crate::metrics::{self, PublishSettings, Scored, now_secs};
 use checkpoint::{Checkpoint, LedgerEntry, StateDir};
 use config::{FindingsOut, ServeConfig};
@@ -114,17 +113,16 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
     let cfg = ServeConfig::read(&args.config)?;
     let model = Model::load(&cfg)?;
     let safelist = crate::score::read_safelist(cfg.safelist.as_deref())?;
-    let mut given = flowhound_features::AddressBlocks::default();
-    crate::train::extend_from_args(
-        &mut given,
+    let given = crate::train::address_blocks(
+        &crate::train::ModelSettings::default(),
         &crate::cli::AddressArgs { internal: cfg.internal.clone(), external: cfg.external.clone() },
     )?;
     let blocks = crate::train::blocks_for_model(&model.baseline.train.addresses, given)?;
-    let feature_cfg = Arc::new(
-        FeatureConfig::new(model.baseline.train.window_secs, model.baseline.detect.horizon_secs, &blocks.internal)
-            .map_err(|e| UsageError(e.to_string()))?
-            .with_external(&blocks.external),
-    );
+    let feature_cfg = Arc::new(crate::train::feature_config(
+        model.baseline.train.window_secs,
+        model.baseline.detect.horizon_secs,
+        &blocks,
+    )?);
     let state_dir = StateDir::open(&cfg.state_dir)?;
     let checkpoint = match state_dir.load()? {
         Some(mut c) => {
