@@ -31,6 +31,7 @@ struct File {
     ledger_retention: Option<String>,
     max_line_bytes: Option<usize>,
     max_object_bytes: Option<u64>,
+    lag_interval: Option<String>,
 }
 
 /// Where findings go.
@@ -62,6 +63,7 @@ pub struct ServeConfig {
     pub ledger_retention: Duration,
     pub max_line_bytes: usize,
     pub max_object_bytes: u64,
+    pub lag_interval: Duration,
 }
 
 fn duration(name: &str, value: Option<String>, default: Duration) -> Result<Duration, UsageError> {
@@ -90,6 +92,10 @@ impl ServeConfig {
         if !(1..=10).contains(&max_messages) {
             return Err(UsageError("max_messages must be between 1 and 10".into()));
         }
+        let lag_interval = duration("lag_interval", file.lag_interval, Duration::from_secs(60))?;
+        if lag_interval < Duration::from_secs(1) || lag_interval > Duration::from_secs(3600) {
+            return Err(UsageError("lag_interval must be between 1s and 1h".into()));
+        }
         let findings = match file.findings.as_deref() {
             None => FindingsOut::File(base.join("findings.jsonl")),
             Some("-") => FindingsOut::Stdout,
@@ -115,6 +121,7 @@ impl ServeConfig {
             ledger_retention: duration("ledger_retention", file.ledger_retention, Duration::from_secs(15 * 86_400))?,
             max_line_bytes: file.max_line_bytes.unwrap_or(64 * 1024),
             max_object_bytes: file.max_object_bytes.unwrap_or(16 * 1024 * 1024 * 1024),
+            lag_interval,
         })
     }
 
@@ -139,6 +146,7 @@ mod tests {
         assert_eq!(c.visibility_timeout, Duration::from_secs(300));
         assert_eq!(c.namespace, "Flowhound");
         assert_eq!(c.host_score_top, 20);
+        assert_eq!(c.lag_interval, Duration::from_secs(60));
         assert!(c.publish);
         assert_eq!(c.model, Path::new("/var/lib/flowhound/model"));
     }
@@ -155,6 +163,7 @@ mod tests {
             "queue_url = \"q\"\nmodel = \"m\"\nwait = \"30s\"",
             "queue_url = \"q\"\nmodel = \"m\"\nmax_messages = 11",
             "queue_url = \"q\"\nmodel = \"m\"\nlateness = \"soon\"",
+            "queue_url = \"q\"\nmodel = \"m\"\nlag_interval = \"0s\"",
             "queue_url = \"q\"\nmodel = \"m\"\nunknown = 1",
         ] {
             assert!(ServeConfig::parse(bad, Path::new("/x")).is_err(), "{bad}");

@@ -107,6 +107,8 @@ struct Server {
     opener: S3Opener,
     publisher: Option<Publisher>,
     read_opts: ReadOptions,
+    /// When `IngestLagSeconds` was last sent (with a cycle's metrics or alone).
+    lag_published: Option<Instant>,
 }
 
 pub fn run(args: &ServeArgs) -> Result<ExitCode> {
@@ -187,6 +189,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         opener,
         publisher,
         read_opts,
+        lag_published: None,
     };
     runtime.block_on(server.serve())?;
     Ok(ExitCode::SUCCESS)
@@ -224,19 +227,23 @@ impl Server {
             };
             self.model.refresh(&self.cfg);
             if messages.is_empty() {
+                self.publish_lag_if_due().await;
                 continue;
             }
             // The batch runs to its end even if SIGTERM arrives meanwhile: its checkpoint
             // is what makes deleting the messages safe.
-            let cycle = self.cycle(messages);
-            tokio::pin!(cycle);
-            let stop = tokio::select! {
-                done = &mut cycle => { done?; false }
-                _ = &mut shutdown => { cycle.await?; true }
+            let stop = {
+                let cycle = self.cycle(messages);
+                tokio::pin!(cycle);
+                tokio::select! {
+                    done = &mut cycle => { done?; false }
+                    _ = &mut shutdown => { cycle.await?; true }
+                }
             };
             if stop {
                 break;
             }
+            self.publish_lag_if_due().await;
         }
         self.state_dir.save(&self.checkpoint)?;
         tracing::info!(objects = self.checkpoint.ledger.len(), "final checkpoint written; stopping");
@@ -397,6 +404,27 @@ impl Server {
         let outbox: Vec<Metric> = self.checkpoint.outbox.clone();
         metrics::publish(publisher, outbox).await?;
         self.state_dir.mark_published(seq)?;
+        self.lag_published = Some(Instant::now());
         Ok(())
+    }
+
+    /// Sends `IngestLagSeconds` alone when no cycle has sent it for `lag_interval`: the
+    /// lag of a stalled delivery keeps growing in CloudWatch, so its alarm fires on a
+    /// real value instead of relying on missing data. A failure is logged, not fatal:
+    /// the next heartbeat or cycle sends it again.
+    async fn publish_lag_if_due(&mut self) {
+        let (Some(publisher), Some(newest_end)) = (&self.publisher, self.checkpoint.newest_end) else { return };
+        if self.lag_published.is_some_and(|at| at.elapsed() < self.cfg.lag_interval) {
+            return;
+        }
+        let now = now_secs();
+        let lag = now.saturating_sub(newest_end);
+        match metrics::publish(publisher, vec![Metric::ingest_lag_seconds(lag as f64, now)]).await {
+            Ok(_) => {
+                tracing::debug!(lag_secs = lag, "ingest lag published while idle");
+                self.lag_published = Some(Instant::now());
+            }
+            Err(err) => tracing::warn!(error = format!("{err:#}"), "ingest lag not published; retrying later"),
+        }
     }
 }
