@@ -312,31 +312,17 @@ mod tests {
     }
 
     fn host(ip: &str, group: usize, dests: &[(&str, u64)]) -> HostHistory {
-        HostHistory {
-            ip: ip.to_string(),
-            group,
-            first_seen: 0,
-            last_seen: 86_400,
-            windows: 96,
-            dests: dests
-                .iter()
-                .map(|&(key, max_1h)| crate::baseline::DestUse {
-                    key: key.to_string(),
-                    days: 7,
-                    first_seen: 0,
-                    max: [max_1h, 2 * max_1h, 3 * max_1h],
-                    hours: 0x00ff_ffff,
-                })
-                .collect(),
-            edges: Vec::new(),
-            edge_counts: Vec::new(),
-            edge_total: 0,
-            max_fanout: 0,
-            max_pairs: 0,
-            max_external: [0; 3],
-            edge_hours: 0,
-            volume: Default::default(),
+        let mut h = HostHistory::new(ip.to_string(), group, 0, 86_400);
+        for &(key, max_1h) in dests {
+            h.dests.push(crate::baseline::DestUse {
+                key: key.to_string(),
+                days: 7,
+                first_seen: 0,
+                max: [max_1h, 2 * max_1h, 3 * max_1h],
+                hours: 0x00ff_ffff,
+            });
         }
+        h
     }
 
     #[test]
