@@ -207,6 +207,28 @@ pub struct HostHistory {
     pub volume: HostSeasonal,
 }
 
+impl HostHistory {
+    /// A host seen from `first_seen` to `last_seen` with nothing recorded yet.
+    pub fn new(ip: String, group: usize, first_seen: u64, last_seen: u64) -> HostHistory {
+        HostHistory {
+            ip,
+            group,
+            first_seen,
+            last_seen,
+            windows: 0,
+            dests: Vec::new(),
+            edges: Vec::new(),
+            edge_counts: Vec::new(),
+            edge_total: 0,
+            max_fanout: 0,
+            max_pairs: 0,
+            max_external: [0; 3],
+            edge_hours: 0,
+            volume: HostSeasonal::default(),
+        }
+    }
+}
+
 /// How widely a destination (address or /24) is used across the fleet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Prevalence {
@@ -507,21 +529,13 @@ pub fn build_histories(
     let mut hosts: BTreeMap<Addr, HostHistory> = BTreeMap::new();
     let mut host_days: BTreeMap<Addr, BTreeSet<u64>> = BTreeMap::new();
     for r in &rows {
-        let h = hosts.entry(r.host).or_insert_with(|| HostHistory {
-            ip: r.host.to_string(),
-            group: group_of.get(&r.host).copied().unwrap_or(0),
-            first_seen: r.window_start,
-            last_seen: r.window_end,
-            windows: 0,
-            dests: Vec::new(),
-            edges: Vec::new(),
-            edge_counts: Vec::new(),
-            edge_total: 0,
-            max_fanout: 0,
-            max_pairs: 0,
-            max_external: [0; 3],
-            edge_hours: 0,
-            volume: HostSeasonal::default(),
+        let h = hosts.entry(r.host).or_insert_with(|| {
+            HostHistory::new(
+                r.host.to_string(),
+                group_of.get(&r.host).copied().unwrap_or(0),
+                r.window_start,
+                r.window_end,
+            )
         });
         h.first_seen = h.first_seen.min(r.window_start);
         h.last_seen = h.last_seen.max(r.window_end);

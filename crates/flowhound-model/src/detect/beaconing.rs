@@ -73,6 +73,8 @@ struct Event {
     bytes: u64,
     packets: u64,
     src_port: u16,
+    /// The record carries the host's SYN (without ACK): the host opened the connection.
+    syn: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -212,6 +214,7 @@ fn events_of(series: &[&PairSeries]) -> Vec<Event> {
                 bytes: s.bytes.get(i).copied().unwrap_or(0),
                 packets: s.packets.get(i).copied().unwrap_or(0),
                 src_port: s.src_ports.get(i).copied().unwrap_or(0),
+                syn: s.syn.get(i).copied().unwrap_or(false),
             });
         }
     }
@@ -234,14 +237,31 @@ fn is_server_response(port: u16, events: &[Event]) -> bool {
     top < port && n * 10 >= events.len() * 9
 }
 
-/// A TCP pair whose records are (nearly) all bare headers: the host sent no payload and no
-/// segment with options, so it never opened a connection there (every SYN carries options,
-/// at least the MSS) and never sent data. These are its RSTs and bare ACKs answering a peer
-/// that probes it: a scanner with a fixed source port looks like a peer service port that
-/// the host contacts at a fast, regular pace (tcp-flags are not in the default format).
-fn is_bare_header_replies(protocol: u8, peer: flowhound_flowlog::Addr, events: &[Event]) -> bool {
+/// A TCP pair in which the host answers a peer instead of contacting it: a server's
+/// replies to a scanner probing its ports look like a peer service port the host contacts
+/// at a fast, regular pace.
+///
+/// With tcp-flags (v3+ logs, `tcp_flags`), the host's SYNs say who opened what: a pair
+/// with one is the host's own contact; several connections (source ports) none of which
+/// the host opened are its SYN-ACKs, RSTs and ACKs. One connection without a SYN may be
+/// a channel opened before the data began and is judged as below.
+///
+/// Without tcp-flags, a pair whose records are (nearly) all bare headers is replies: the
+/// host sent no payload and no segment with options, so it never opened a connection there
+/// (every SYN carries options, at least the MSS) and never sent data — its RSTs and bare
+/// ACKs.
+fn answers_peer(protocol: u8, peer: flowhound_flowlog::Addr, events: &[Event], tcp_flags: bool) -> bool {
     if protocol != 6 || events.is_empty() {
         return false;
+    }
+    if tcp_flags {
+        if events.iter().any(|e| e.syn) {
+            return false;
+        }
+        let first_port = events[0].src_port;
+        if events.iter().any(|e| e.src_port != first_port) {
+            return true;
+        }
     }
     // IPv4 20 + TCP 20 bytes; IPv6 40 + 20.
     let header: u64 = if peer.is_ipv4() { 40 } else { 60 };
@@ -335,7 +355,7 @@ pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
         let events = events_of(&run);
         if events.len() < bc.min_connections
             || is_server_response(head.port, &events)
-            || is_bare_header_replies(head.protocol, head.peer, &events)
+            || answers_peer(head.protocol, head.peer, &events, ctx.tcp_flags)
         {
             continue;
         }
@@ -482,7 +502,7 @@ mod tests {
     use super::*;
 
     fn ev(start: u64, dur: u64, bytes: u64, port: u16) -> Event {
-        Event { start, end: start + dur, bytes, packets: bytes.div_ceil(1000).max(2), src_port: port }
+        Event { start, end: start + dur, bytes, packets: bytes.div_ceil(1000).max(2), src_port: port, syn: true }
     }
 
     #[test]
@@ -540,23 +560,96 @@ mod tests {
     }
 
     #[test]
-    fn bare_header_replies_to_a_scanner_are_not_beacons() {
+    fn bare_header_replies_to_a_scanner_are_not_beacons_without_tcp_flags() {
         let scanner: flowhound_flowlog::Addr = "47.90.205.250".parse::<std::net::IpAddr>().unwrap().into();
         // One 40-byte segment per probed port, every few seconds (rita_missing_host).
         let replies: Vec<Event> = (0..60)
-            .map(|i| Event { start: i * 3, end: i * 3 + 1, bytes: 40, packets: 1, src_port: 1000 + i as u16 })
+            .map(|i| Event {
+                start: i * 3,
+                end: i * 3 + 1,
+                bytes: 40,
+                packets: 1,
+                src_port: 1000 + i as u16,
+                syn: false,
+            })
             .collect();
-        assert!(is_bare_header_replies(6, scanner, &replies));
+        assert!(answers_peer(6, scanner, &replies, false));
         // The same pace with payload (a beacon) or with SYN options is not.
         let beacon: Vec<Event> = replies.iter().map(|e| Event { bytes: 900, packets: 6, ..*e }).collect();
-        assert!(!is_bare_header_replies(6, scanner, &beacon));
+        assert!(!answers_peer(6, scanner, &beacon, false));
         let syns: Vec<Event> = replies.iter().map(|e| Event { bytes: 60, ..*e }).collect();
-        assert!(!is_bare_header_replies(6, scanner, &syns));
+        assert!(!answers_peer(6, scanner, &syns, false));
         // UDP has no handshake to answer with.
-        assert!(!is_bare_header_replies(17, scanner, &replies));
+        assert!(!answers_peer(17, scanner, &replies, false));
         let v6: flowhound_flowlog::Addr = "2600:1f18::9".parse::<std::net::IpAddr>().unwrap().into();
         let v6_replies: Vec<Event> = replies.iter().map(|e| Event { bytes: 60, ..*e }).collect();
-        assert!(is_bare_header_replies(6, v6, &v6_replies));
+        assert!(answers_peer(6, v6, &v6_replies, false));
+    }
+
+    /// Pair series of `host` extracted from v5 records.
+    fn series_of(text: &str, host: &str) -> (Vec<PairSeries>, bool) {
+        use flowhound_features::{FeatureConfig, FeatureState};
+        use flowhound_flowlog::{ReadOptions, read_stream};
+        let mut state = FeatureState::new(std::sync::Arc::new(FeatureConfig::default()));
+        let report = read_stream("fixture", text.as_bytes(), &ReadOptions::default(), &mut state);
+        assert_eq!(report.malformed, 0, "{:?}", report.malformed_samples);
+        let features = state.finish();
+        let tcp_flags = features.rows.iter().any(|r| r.syn_out > 0 || r.syn_in > 0);
+        let host: flowhound_flowlog::Addr = host.parse::<std::net::IpAddr>().unwrap().into();
+        (features.pairs.into_iter().filter(|p| p.host == host).collect(), tcp_flags)
+    }
+
+    #[test]
+    fn syn_ack_and_rst_replies_to_a_scanner_are_not_beacons_with_tcp_flags() {
+        const HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes \
+                              start end action log-status instance-id tcp-flags flow-direction";
+        let t0 = 1_800_000_000u64;
+        let mut text = format!("{HEADER}\n");
+        // A scanner with a fixed source port probes one server port every 3 s; the server
+        // answers open ports with a SYN-ACK carrying options (44 bytes, more than a bare
+        // header) and closed ones with a RST.
+        for i in 0..60u64 {
+            let (t, port) = (t0 + i * 3, 1000 + i);
+            let (flags, bytes) = if i % 2 == 0 { (18, 44) } else { (4, 40) };
+            text.push_str(&format!(
+                "5 1 eni-s 47.90.205.250 10.0.0.5 21830 {port} 6 1 44 {t} {} ACCEPT OK i-s 2 ingress\n",
+                t + 1
+            ));
+            text.push_str(&format!(
+                "5 1 eni-s 10.0.0.5 47.90.205.250 {port} 21830 6 1 {bytes} {t} {} ACCEPT OK i-s {flags} egress\n",
+                t + 1
+            ));
+        }
+        // A beacon: a new connection every 60 s (SYN+FIN in one record) carrying 900 bytes.
+        for i in 0..30u64 {
+            let t = t0 + i * 60;
+            text.push_str(&format!(
+                "5 1 eni-b 10.0.0.6 203.0.113.9 {} 443 6 6 900 {t} {} ACCEPT OK i-b 3 egress\n",
+                40_000 + i,
+                t + 2
+            ));
+        }
+        let (replies, tcp_flags) = series_of(&text, "10.0.0.5");
+        assert!(tcp_flags);
+        assert_eq!(replies.len(), 1);
+        let reply_events = events_of(&[&replies[0]]);
+        assert_eq!(reply_events.len(), 60);
+        assert!(answers_peer(6, replies[0].peer, &reply_events, tcp_flags));
+        // Without tcp-flags the SYN-ACKs' options would pass for payload.
+        assert!(!answers_peer(6, replies[0].peer, &reply_events, false));
+        let (beacon, _) = series_of(&text, "10.0.0.6");
+        assert_eq!(beacon.len(), 1);
+        let beacon_events = events_of(&[&beacon[0]]);
+        assert_eq!(beacon_events.len(), 30);
+        assert!(beacon_events.iter().all(|e| e.syn));
+        assert!(!answers_peer(6, beacon[0].peer, &beacon_events, tcp_flags));
+        // A channel the host opened is its own contact even when it only sends bare ACKs.
+        let acks: Vec<Event> = beacon_events.iter().map(|e| Event { bytes: 40, packets: 1, ..*e }).collect();
+        assert!(!answers_peer(6, beacon[0].peer, &acks, true));
+        // One connection opened before the data began (no SYN in view) is judged by payload.
+        let channel: Vec<Event> =
+            acks.iter().map(|e| Event { syn: false, src_port: 40_000, bytes: 900, ..*e }).collect();
+        assert!(!answers_peer(6, beacon[0].peer, &channel, true));
     }
 
     #[test]

@@ -63,6 +63,8 @@ pub enum DetectConfigError {
     Jitter(f64),
     #[error("beaconing.min_connections must be at least 4, got {0}")]
     MinConnections(usize),
+    #[error("exfiltration.group_service_quantile must be in [0, 1], got {0}")]
+    GroupServiceQuantile(f64),
 }
 
 impl DetectConfig {
@@ -79,6 +81,10 @@ impl DetectConfig {
         }
         if self.beaconing.min_connections < 4 {
             return Err(DetectConfigError::MinConnections(self.beaconing.min_connections));
+        }
+        let q = self.exfiltration.group_service_quantile;
+        if !(0.0..=1.0).contains(&q) {
+            return Err(DetectConfigError::GroupServiceQuantile(q));
         }
         Ok(())
     }
@@ -249,6 +255,8 @@ pub struct Context<'a> {
     current_prevalence: HashMap<String, HashSet<Addr>>,
     pub fleet_size: usize,
     pub n_groups: usize,
+    /// The logs carry tcp-flags (v3+): some record shows a SYN. Without them no record does.
+    pub tcp_flags: bool,
     gateways: HashSet<Addr>,
     edge_model: EdgeModel,
 }
@@ -294,7 +302,9 @@ impl<'a> Context<'a> {
         let mut rows = HashMap::new();
         let mut ids: HashMap<Addr, (Option<String>, Option<String>)> = HashMap::new();
         let mut by_host: BTreeMap<Addr, Vec<&HostWindow>> = BTreeMap::new();
+        let mut tcp_flags = false;
         for r in &features.rows {
+            tcp_flags |= r.syn_out > 0 || r.syn_in > 0;
             rows.insert((r.host, r.window_start), r);
             if r.interface_id.is_some() || r.instance_id.is_some() {
                 ids.entry(r.host).or_insert_with(|| (r.interface_id.clone(), r.instance_id.clone()));
@@ -342,6 +352,7 @@ impl<'a> Context<'a> {
             current_prevalence,
             fleet_size: fleet.len().max(1),
             n_groups: baseline.groups.k().max(1),
+            tcp_flags,
             gateways,
             edge_model,
         }
@@ -769,6 +780,14 @@ mod tests {
         assert_eq!(m.served.get(&(db, 22)), Some(&1));
         assert_eq!(m.served_clients.get(&(db, 22)), None);
         assert_eq!(m.served_clients.get(&(db, 5432)), Some(&1));
+    }
+
+    #[test]
+    fn group_service_quantile_outside_0_1_is_refused() {
+        let err = parse_settings("[detect.exfiltration]\ngroup_service_quantile = 1.5\n").unwrap_err();
+        assert!(err.to_string().contains("group_service_quantile must be in [0, 1], got 1.5"), "{err}");
+        let settings = parse_settings("[detect.exfiltration]\ngroup_service_quantile = 0.5\n").unwrap();
+        assert_eq!(settings.detect.exfiltration.group_service_quantile, 0.5);
     }
 
     #[test]
