@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::keylayout::KeyInfo;
-use crate::reader::{ReadOptions, RecordSink, read_stream};
+use crate::reader::{ReadOptions, RecordSink, read_stream, read_stream_constant_memory};
 use crate::report::{ObjectError, ObjectReport};
 
 /// Where an object's bytes are.
@@ -142,7 +142,7 @@ pub fn read_object<S: RecordSink + ?Sized>(
             }
             Err(e) => failed(e.to_string()),
         },
-        Location::Stdin => read_stream(&object.name, io::stdin().lock(), opts, sink),
+        Location::Stdin => read_stream_constant_memory(&object.name, io::stdin().lock(), opts, sink),
         Location::Remote { .. } => match remote {
             Some(opener) => match opener.open(object) {
                 Ok(stream) => read_stream(&object.name, stream, opts, sink),

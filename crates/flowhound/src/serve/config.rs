@@ -31,6 +31,7 @@ struct File {
     ledger_retention: Option<String>,
     max_line_bytes: Option<usize>,
     max_object_bytes: Option<u64>,
+    in_memory_gzip_bytes: Option<u64>,
 }
 
 /// Where findings go.
@@ -62,6 +63,7 @@ pub struct ServeConfig {
     pub ledger_retention: Duration,
     pub max_line_bytes: usize,
     pub max_object_bytes: u64,
+    pub in_memory_gzip_bytes: u64,
 }
 
 fn duration(name: &str, value: Option<String>, default: Duration) -> Result<Duration, UsageError> {
@@ -115,6 +117,7 @@ impl ServeConfig {
             ledger_retention: duration("ledger_retention", file.ledger_retention, Duration::from_secs(15 * 86_400))?,
             max_line_bytes: file.max_line_bytes.unwrap_or(64 * 1024),
             max_object_bytes: file.max_object_bytes.unwrap_or(16 * 1024 * 1024 * 1024),
+            in_memory_gzip_bytes: file.in_memory_gzip_bytes.unwrap_or(flowhound_flowlog::DEFAULT_IN_MEMORY_GZIP_BYTES),
         })
     }
 
