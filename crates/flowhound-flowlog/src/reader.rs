@@ -219,17 +219,9 @@ pub fn read_stream<S: RecordSink + ?Sized>(
     read_stream_limited(name, reader, opts, opts.in_memory_gzip_bytes, sink)
 }
 
-/// [`read_stream`] with gzip always streamed (for stdin, whose size is unknown).
-pub(crate) fn read_stream_constant_memory<S: RecordSink + ?Sized>(
-    name: &str,
-    reader: impl Read,
-    opts: &ReadOptions,
-    sink: &mut S,
-) -> ObjectReport {
-    read_stream_limited(name, reader, opts, 0, sink)
-}
-
-fn read_stream_limited<S: RecordSink + ?Sized>(
+/// [`read_stream`] with its own in-memory gzip limit: 0 streams (stdin, whose size is
+/// unknown; objects known to be larger than [`ReadOptions::in_memory_gzip_bytes`]).
+pub(crate) fn read_stream_limited<S: RecordSink + ?Sized>(
     name: &str,
     reader: impl Read,
     opts: &ReadOptions,

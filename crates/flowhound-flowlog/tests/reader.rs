@@ -450,3 +450,20 @@ fn gzip_limits_hold_in_memory() {
     let report = read_both_ways(&gzip(b"\0\0\0binary"), &ReadOptions::default());
     assert!(matches!(report.error, Some(ObjectError::Binary { .. })), "{:?}", report.error);
 }
+
+#[test]
+fn a_local_object_over_the_in_memory_limit_is_streamed_with_the_same_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("obj.log.gz");
+    let compressed = gzip(v2_text(4000).as_bytes());
+    write(&path, &compressed);
+    let object = ObjectRef::local(path, Some(compressed.len() as u64));
+    let read_with = |limit: u64| {
+        let opts = ReadOptions { in_memory_gzip_bytes: limit, ..ReadOptions::default() };
+        read_object(&object, None, &opts, &mut flowhound_flowlog::NullSink)
+    };
+    let in_memory = read_with(1 << 30);
+    let streamed = read_with(compressed.len() as u64 - 1);
+    assert_eq!((in_memory.records, in_memory.bytes_read, &in_memory.error), (4000, compressed.len() as u64, &None));
+    assert_eq!(in_memory, streamed);
+}
