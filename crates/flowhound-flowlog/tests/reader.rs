@@ -467,3 +467,42 @@ fn a_local_object_over_the_in_memory_limit_is_streamed_with_the_same_counts() {
     assert_eq!((in_memory.records, in_memory.bytes_read, &in_memory.error), (4000, compressed.len() as u64, &None));
     assert_eq!(in_memory, streamed);
 }
+
+/// Yields `data`, then fails, as a connection reset would.
+struct FailingAfter<'a> {
+    data: &'a [u8],
+}
+
+impl std::io::Read for FailingAfter<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.data.is_empty() {
+            return Err(std::io::Error::other("connection reset"));
+        }
+        let n = buf.len().min(self.data.len()).min(4096);
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_read_error_mid_object_keeps_the_records_before_it_in_memory_and_streamed() {
+    let compressed = gzip(v2_text(20_000).as_bytes());
+    let half = &compressed[..compressed.len() / 2];
+    let mut reports = Vec::new();
+    for limit in [flowhound_flowlog::DEFAULT_IN_MEMORY_GZIP_BYTES, 0] {
+        let opts = ReadOptions { in_memory_gzip_bytes: limit, ..ReadOptions::default() };
+        let mut records = 0u64;
+        let mut sink = |_: &FlowRecord, _: &Interner| records += 1;
+        let report = read_stream("obj", FailingAfter { data: half }, &opts, &mut sink);
+        assert_eq!(report.records, records);
+        assert!(report.records > 1000 && report.records < 20_000, "{}", report.records);
+        assert_eq!(
+            report.error,
+            Some(ObjectError::Io { object: "obj".into(), message: "connection reset".into() }),
+            "limit {limit}"
+        );
+        reports.push(report);
+    }
+    assert_eq!(reports[0], reports[1]);
+}
