@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Reader benchmark: flowhound `inspect` vs decompression alone (same gzip backend) vs
 # polars and DuckDB, on one generated tree of realistic v2 gzip objects, side by side.
+# Decompression alone is `gunzip_lines`, which inflates each object as the reader does:
+# in memory with libdeflate up to 256 MiB, streamed with flate2/zlib-rs beyond. Before
+# the ri4 branch both streamed with zlib-rs, so older figures are not like for like.
 #
 #   bench/reader.sh [RECORDS=10000000] [OBJECTS=20]
 #

@@ -1,6 +1,8 @@
-//! The decompression ceiling for `inspect`: decompresses gzip objects with the same
-//! backend and buffer size as the reader (flate2 on zlib-rs, multi-member) and only
-//! counts lines, on a pool of THREADS workers, one object per task.
+//! The decompression ceiling for `inspect`: decompresses gzip objects the way the reader
+//! does by default (objects within 256 MiB read whole and inflated in memory by
+//! libdeflate, the others streamed by flate2 on zlib-rs with the reader's buffer size) and
+//! only counts lines, on a pool of THREADS workers, one object per task. `STREAM=1`
+//! streams every object, the reader's path before the in-memory one.
 //!
 //! ```text
 //! cargo run --release -p flowhound-flowlog --example gunzip_lines -- THREADS FILE_OR_DIR...
@@ -13,9 +15,27 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use flate2::bufread::MultiGzDecoder;
+use flowhound_flowlog::{DEFAULT_IN_MEMORY_GZIP_BYTES, GzipInMemory};
 use rayon::prelude::*;
 
-fn count(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
+thread_local! {
+    static IN_MEMORY: std::cell::RefCell<(Vec<u8>, GzipInMemory)> = Default::default();
+}
+
+fn count(path: &std::path::Path, in_memory: bool) -> std::io::Result<(u64, u64)> {
+    if in_memory {
+        let counted = IN_MEMORY.with_borrow_mut(|(compressed, gzip)| {
+            compressed.clear();
+            File::open(path)?.read_to_end(compressed)?;
+            let lines = gzip
+                .inflate(compressed, DEFAULT_IN_MEMORY_GZIP_BYTES)
+                .map(|text| (memchr::memchr_iter(b'\n', text).count() as u64, text.len() as u64));
+            Ok::<_, std::io::Error>(lines)
+        })?;
+        if let Some(counted) = counted {
+            return Ok(counted);
+        }
+    }
     let file = std::io::BufReader::with_capacity(256 * 1024, File::open(path)?);
     let mut decoder = MultiGzDecoder::new(file);
     let mut buf = vec![0u8; 256 * 1024];
@@ -53,12 +73,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let in_memory = std::env::var_os("STREAM").is_none_or(|v| v != "1");
     let started = Instant::now();
     let totals = pool.install(|| {
         objects
             .par_iter()
             .map(|o| match &o.location {
-                flowhound_flowlog::Location::Local(path) => count(path),
+                flowhound_flowlog::Location::Local(path) => count(path, in_memory),
                 _ => Ok((0, 0)),
             })
             .try_reduce(|| (0, 0), |a, b| Ok((a.0 + b.0, a.1 + b.1)))

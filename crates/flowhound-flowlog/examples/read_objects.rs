@@ -6,7 +6,8 @@
 //! ```text
 //! cargo run --release -p flowhound-flowlog --example read_objects -- FILE_OR_DIR...
 //! ```
-//! Prints `records=<n> malformed=<n> seconds=<wall> records_per_sec=<n>`.
+//! Prints `records=<n> malformed=<n> seconds=<wall> records_per_sec=<n>`. `STREAM=1`
+//! streams gzip objects instead of inflating them in memory.
 
 use std::fs::File;
 use std::process::ExitCode;
@@ -30,7 +31,10 @@ fn main() -> ExitCode {
             }
         }
     }
-    let opts = ReadOptions::default();
+    let mut opts = ReadOptions::default();
+    if std::env::var_os("STREAM").is_some_and(|v| v == "1") {
+        opts.in_memory_gzip_bytes = 0;
+    }
     let started = Instant::now();
     let (mut records, mut malformed) = (0u64, 0u64);
     for object in &objects {

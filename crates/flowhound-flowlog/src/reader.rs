@@ -1,8 +1,9 @@
 //! Reading one object (file, stdin or remote stream) into records: format sniffing,
-//! streaming gzip with a decompression limit, line framing with a line-length limit,
-//! and the per-object accounting of [`ObjectReport`].
+//! gzip inflated in memory (libdeflate) or streamed with a decompression limit, line
+//! framing with a line-length limit, and the per-object accounting of [`ObjectReport`].
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::cell::Cell;
+use std::io::{self, BufRead, BufReader, Cursor, Read};
 
 use flate2::bufread::MultiGzDecoder;
 use rustc_hash::FxHashMap;
@@ -27,7 +28,17 @@ pub struct ReadOptions {
     pub malformed_samples: usize,
     /// The field order of lines before the first header (default: version 2).
     pub default_schema: Schema,
+    /// Gzip objects whose compressed size and declared (trailer) decompressed size are both
+    /// at most this many bytes are inflated in one call into a buffer reused per thread
+    /// (libdeflate, ~25 % fewer instructions than streaming) and parsed in place; larger
+    /// and multi-member objects, and any that fail in memory, are streamed in constant
+    /// memory. 0 streams every object. [`read_stream`] honours it; stdin is always streamed.
+    pub in_memory_gzip_bytes: u64,
 }
+
+/// The default of [`ReadOptions::in_memory_gzip_bytes`]: S3 flow-log objects are at most a
+/// few hundred MB decompressed, most far less.
+pub const DEFAULT_IN_MEMORY_GZIP_BYTES: u64 = 256 * 1024 * 1024;
 
 impl Default for ReadOptions {
     fn default() -> Self {
@@ -38,6 +49,7 @@ impl Default for ReadOptions {
             max_decompressed_bytes: 16 * 1024 * 1024 * 1024,
             malformed_samples: 5,
             default_schema: Schema::default_v2(),
+            in_memory_gzip_bytes: DEFAULT_IN_MEMORY_GZIP_BYTES,
         }
     }
 }
@@ -196,11 +208,24 @@ impl<R: Read> Read for Counting<R> {
 
 /// Reads one object from a byte stream: sniffs gzip/Parquet/text, parses every record
 /// into `sink`, and reports what it found. Never panics on bad input; a failure ends
-/// the object with `report.error` set, keeping what was read before it.
+/// the object with `report.error` set, keeping what was read before it. Gzip objects
+/// within [`ReadOptions::in_memory_gzip_bytes`] are inflated in memory.
 pub fn read_stream<S: RecordSink + ?Sized>(
     name: &str,
     reader: impl Read,
     opts: &ReadOptions,
+    sink: &mut S,
+) -> ObjectReport {
+    read_stream_limited(name, reader, opts, opts.in_memory_gzip_bytes, sink)
+}
+
+/// [`read_stream`] with its own in-memory gzip limit: 0 streams (stdin, whose size is
+/// unknown; objects known to be larger than [`ReadOptions::in_memory_gzip_bytes`]).
+pub(crate) fn read_stream_limited<S: RecordSink + ?Sized>(
+    name: &str,
+    reader: impl Read,
+    opts: &ReadOptions,
+    in_memory_limit: u64,
     sink: &mut S,
 ) -> ObjectReport {
     let mut input = BufReader::with_capacity(READ_BUFFER, Counting { inner: reader, count: 0 });
@@ -213,19 +238,13 @@ pub fn read_stream<S: RecordSink + ?Sized>(
         }
     };
     if head.starts_with(&[0x1f, 0x8b]) {
-        let mut acc = Accounting::new(name, ObjectFormat::Gzip, opts);
-        let decoder = MultiGzDecoder::new(input);
-        let mut limited = Limited { inner: decoder, remaining: opts.max_decompressed_bytes, total: 0 };
-        let mut parser = LineParser::with_schema(opts.default_schema.clone());
-        let outcome = read_lines(&mut limited, READ_BUFFER, &mut parser, &mut acc, sink);
-        acc.report.bytes_decompressed = limited.total;
-        acc.report.bytes_read = limited.inner.get_ref().get_ref().count;
-        if let Err(failure) = outcome {
-            let offset = limited.inner.get_ref().get_ref().count;
-            acc.report.error = Some(failure.into_error(name, offset, opts.max_decompressed_bytes));
+        if in_memory_limit == 0 {
+            return read_gzip_stream(name, input, opts, sink);
         }
-        sink.end_object(&parser.interner);
-        acc.finish(&parser.interner)
+        let mut buffers = IN_MEMORY_BUFFERS.with(Cell::take).unwrap_or_default();
+        let report = read_gzip_in_memory(name, input, opts, in_memory_limit, &mut buffers, sink);
+        IN_MEMORY_BUFFERS.with(|cell| cell.set(Some(buffers)));
+        report
     } else if head.starts_with(b"PAR1") {
         let mut bytes = Vec::new();
         let limit = opts.max_decompressed_bytes;
@@ -247,7 +266,8 @@ pub fn read_stream<S: RecordSink + ?Sized>(
         let mut acc = Accounting::new(name, ObjectFormat::Text, opts);
         let mut limited = Limited { inner: input, remaining: opts.max_decompressed_bytes, total: 0 };
         let mut parser = LineParser::with_schema(opts.default_schema.clone());
-        let outcome = read_lines(&mut limited, TEXT_LINE_BUFFER, &mut parser, &mut acc, sink);
+        let source = LineSource::Stream { reader: &mut limited, buffer: TEXT_LINE_BUFFER };
+        let outcome = read_lines(source, &mut parser, &mut acc, sink);
         acc.report.bytes_decompressed = limited.total;
         acc.report.bytes_read = limited.inner.get_ref().count;
         if let Err(failure) = outcome {
@@ -257,6 +277,187 @@ pub fn read_stream<S: RecordSink + ?Sized>(
         sink.end_object(&parser.interner);
         acc.finish(&parser.interner)
     }
+}
+
+/// Streams a gzip object (every member) through the decompression limit, in constant memory.
+fn read_gzip_stream<R: Read, S: RecordSink + ?Sized>(
+    name: &str,
+    input: BufReader<Counting<R>>,
+    opts: &ReadOptions,
+    sink: &mut S,
+) -> ObjectReport {
+    let mut acc = Accounting::new(name, ObjectFormat::Gzip, opts);
+    let decoder = MultiGzDecoder::new(input);
+    let mut limited = Limited { inner: decoder, remaining: opts.max_decompressed_bytes, total: 0 };
+    let mut parser = LineParser::with_schema(opts.default_schema.clone());
+    let outcome =
+        read_lines(LineSource::Stream { reader: &mut limited, buffer: READ_BUFFER }, &mut parser, &mut acc, sink);
+    acc.report.bytes_decompressed = limited.total;
+    acc.report.bytes_read = limited.inner.get_ref().get_ref().count;
+    if let Err(failure) = outcome {
+        let offset = limited.inner.get_ref().get_ref().count;
+        acc.report.error = Some(failure.into_error(name, offset, opts.max_decompressed_bytes));
+    }
+    sink.end_object(&parser.interner);
+    acc.finish(&parser.interner)
+}
+
+/// Inflates single-member gzip objects in one call (libdeflate) into a buffer it reuses
+/// from object to object, as the reader does for objects within
+/// [`ReadOptions::in_memory_gzip_bytes`].
+#[derive(Default)]
+pub struct GzipInMemory {
+    text: Vec<u8>,
+    inflater: Option<libdeflater::Decompressor>,
+}
+
+impl std::fmt::Debug for GzipInMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GzipInMemory").field("buffer", &self.text.len()).finish_non_exhaustive()
+    }
+}
+
+impl GzipInMemory {
+    /// The decompressed text of `compressed` if it is one gzip member, sound, and neither
+    /// its compressed nor its declared decompressed size is over `limit`; `None` when it
+    /// must be streamed instead (damaged, multi-member, too large).
+    pub fn inflate(&mut self, compressed: &[u8], limit: u64) -> Option<&[u8]> {
+        let inflater = self.inflater.get_or_insert_with(libdeflater::Decompressor::new);
+        let len = inflate_in_memory(compressed, &mut self.text, inflater, limit).ok()?;
+        Some(&self.text[..len])
+    }
+}
+
+/// The buffers of the in-memory gzip path, one set per thread, reused from object to
+/// object: memory stays at one object (compressed and decompressed) per worker thread.
+#[derive(Default)]
+struct InMemoryBuffers {
+    compressed: Vec<u8>,
+    gzip: GzipInMemory,
+}
+
+thread_local! {
+    static IN_MEMORY_BUFFERS: Cell<Option<InMemoryBuffers>> = const { Cell::new(None) };
+}
+
+/// Reads the whole compressed object (up to `limit` bytes) and inflates it in one call;
+/// anything [`inflate_in_memory`] declines is streamed from the start, so every error is
+/// reported exactly as the streaming path reports it.
+fn read_gzip_in_memory<R: Read, S: RecordSink + ?Sized>(
+    name: &str,
+    mut input: BufReader<Counting<R>>,
+    opts: &ReadOptions,
+    limit: u64,
+    buffers: &mut InMemoryBuffers,
+    sink: &mut S,
+) -> ObjectReport {
+    let compressed = &mut buffers.compressed;
+    compressed.clear();
+    let read_error = (&mut input).take(limit.saturating_add(1)).read_to_end(compressed).err();
+    if read_error.is_none()
+        && let Some(text) = buffers.gzip.inflate(compressed, limit.min(opts.max_decompressed_bytes))
+    {
+        return parse_in_memory(name, compressed.len() as u64, text, opts, sink);
+    }
+    // The bytes already read come first, then the rest of the object; a read error is
+    // replayed where it happened, after the records before it are parsed.
+    let rest = Replay { error: read_error, inner: input };
+    read_gzip_stream(
+        name,
+        BufReader::with_capacity(READ_BUFFER, Counting { inner: Cursor::new(&compressed[..]).chain(rest), count: 0 }),
+        opts,
+        sink,
+    )
+}
+
+/// A reader that fails once with `error`, if any, before reading on from `inner`.
+struct Replay<R> {
+    error: Option<io::Error>,
+    inner: R,
+}
+
+impl<R: Read> Read for Replay<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.error.take() {
+            Some(err) => Err(err),
+            None => self.inner.read(buf),
+        }
+    }
+}
+
+/// Why a gzip object is not inflated in memory (it is streamed instead).
+#[derive(Debug, PartialEq)]
+enum NotInMemory {
+    /// Shorter than a gzip header and trailer.
+    TooShort,
+    /// The compressed or the declared decompressed size is over the limit.
+    TooLarge,
+    /// libdeflate found the data corrupt, or the declared size too small.
+    Inflate(libdeflater::DecompressionError),
+    /// The first member is not the whole object (more members, trailing bytes, or a
+    /// trailer size that does not match).
+    NotOneMember,
+}
+
+/// The smallest gzip member: 10-byte header, an empty deflate block, 8-byte trailer.
+const GZIP_MIN_MEMBER: usize = 20;
+
+/// Inflates a single-member gzip object into `text` (grown to the size its trailer
+/// declares, never above `limit`) and returns the decompressed length.
+///
+/// libdeflate inflates the first member only, checking its CRC-32 and size against that
+/// member's own trailer, and does not say where the member ended. The member is the
+/// whole object when its trailer is the object's last 8 bytes: the member's size field
+/// holds the inflated length (mod 2^32, and the length is below `limit` < 4 GiB), so if
+/// that length is what the object's last 4 bytes declare, and those 4 bytes occur
+/// nowhere earlier in the object, the member can only end at the object's end. A chance
+/// earlier occurrence (about one object in 300 of 14 MB) only sends it to the streaming path.
+fn inflate_in_memory(
+    compressed: &[u8],
+    text: &mut Vec<u8>,
+    inflater: &mut libdeflater::Decompressor,
+    limit: u64,
+) -> Result<usize, NotInMemory> {
+    if compressed.len() < GZIP_MIN_MEMBER {
+        return Err(NotInMemory::TooShort);
+    }
+    let size_field = &compressed[compressed.len() - 4..];
+    let declared = u64::from(u32::from_le_bytes([size_field[0], size_field[1], size_field[2], size_field[3]]));
+    let limit = limit.min(u64::from(u32::MAX));
+    if declared > limit || compressed.len() as u64 > limit {
+        return Err(NotInMemory::TooLarge);
+    }
+    let declared = declared as usize;
+    if text.len() < declared {
+        // Grown, never shrunk: a reused buffer is not zeroed again.
+        text.resize(declared, 0);
+    }
+    let len = inflater.gzip_decompress(compressed, &mut text[..declared]).map_err(NotInMemory::Inflate)?;
+    let ends_earlier = memchr::memmem::find(&compressed[..compressed.len() - 1], size_field).is_some();
+    if len != declared || ends_earlier {
+        return Err(NotInMemory::NotOneMember);
+    }
+    Ok(len)
+}
+
+/// Parses an object inflated in memory, in place.
+fn parse_in_memory<S: RecordSink + ?Sized>(
+    name: &str,
+    compressed_len: u64,
+    text: &[u8],
+    opts: &ReadOptions,
+    sink: &mut S,
+) -> ObjectReport {
+    let mut acc = Accounting::new(name, ObjectFormat::Gzip, opts);
+    let mut parser = LineParser::with_schema(opts.default_schema.clone());
+    let outcome = read_lines(LineSource::<io::Empty>::Whole(text), &mut parser, &mut acc, sink);
+    acc.report.bytes_decompressed = text.len() as u64;
+    acc.report.bytes_read = compressed_len;
+    if let Err(failure) = outcome {
+        acc.report.error = Some(failure.into_error(name, compressed_len, opts.max_decompressed_bytes));
+    }
+    sink.end_object(&parser.interner);
+    acc.finish(&parser.interner)
 }
 
 fn fill_at_least<R: BufRead>(input: &mut R, n: usize) -> io::Result<Vec<u8>> {
@@ -335,23 +536,38 @@ impl Failure {
 /// Bytes of NUL at the start of an object that mark it as binary, not text.
 const BINARY_SNIFF: usize = 4096;
 
+/// Where [`read_lines`] gets its text.
+enum LineSource<'a, R> {
+    /// Read into a buffer of `buffer` bytes (or one line over the limit if that is more),
+    /// carrying an unfinished line over to the next read.
+    Stream { reader: &'a mut R, buffer: usize },
+    /// The whole object, already in memory: framed and parsed in place.
+    Whole(&'a [u8]),
+}
+
 /// Frames lines (up to `max_line_bytes`), parses and accounts them. A line cut off by
 /// a read error is discarded, never parsed: a truncated number would parse as a wrong one.
-/// The buffer holds `line_buffer` bytes, or one line over the limit if that is more.
 fn read_lines<R: Read, S: RecordSink + ?Sized>(
-    reader: &mut R,
-    line_buffer: usize,
+    source: LineSource<'_, R>,
     parser: &mut LineParser,
     acc: &mut Accounting<'_>,
     sink: &mut S,
 ) -> Result<(), Failure> {
     let max_line = acc.opts.max_line_bytes.max(1);
-    let capacity = line_buffer.max(max_line + 1);
-    let mut buf = vec![0u8; capacity];
-    let mut filled = 0usize;
     let mut lines = LineState { line_no: 0, generation: u64::MAX, record: FlowRecord::default() };
     // Length of an over-long line being skipped, if any.
     let mut skipping: Option<usize> = None;
+    let (reader, line_buffer) = match source {
+        LineSource::Whole(text) => {
+            sniff_binary(text)?;
+            frame_lines(text, true, max_line, &mut skipping, &mut lines, parser, acc, sink);
+            return Ok(());
+        }
+        LineSource::Stream { reader, buffer } => (reader, buffer),
+    };
+    let capacity = line_buffer.max(max_line + 1);
+    let mut buf = vec![0u8; capacity];
+    let mut filled = 0usize;
     let mut sniffed = false;
     loop {
         let n = loop {
@@ -362,48 +578,16 @@ fn read_lines<R: Read, S: RecordSink + ?Sized>(
             }
         };
         if !sniffed && (n > 0 || filled > 0) {
-            let head = &buf[..(filled + n).min(BINARY_SNIFF)];
-            if let Some(pos) = memchr::memchr(0, head) {
-                return Err(Failure::Binary { offset: pos as u64 });
-            }
+            sniff_binary(&buf[..filled + n])?;
             sniffed = true;
         }
         let eof = n == 0;
         let end = filled + n;
-        let mut start = 0usize;
-        for newline in memchr::memchr_iter(b'\n', &buf[..end]) {
-            let line = &buf[start..newline];
-            lines.line_no += 1;
-            match skipping.take() {
-                Some(skipped) => {
-                    acc.malformed(lines.line_no, &LineError::TooLong { len: skipped + line.len(), limit: max_line });
-                }
-                None if line.len() > max_line => {
-                    acc.malformed(lines.line_no, &LineError::TooLong { len: line.len(), limit: max_line });
-                }
-                // The line with the rest of the buffer: its `\n` lets the parser read
-                // whole words up to the line's end.
-                None => lines.handle(&buf[start..end], line.len(), parser, acc, sink),
-            }
-            start = newline + 1;
-        }
-        let rest = end - start;
+        let start = frame_lines(&buf[..end], eof, max_line, &mut skipping, &mut lines, parser, acc, sink);
         if eof {
-            if rest > 0 || skipping.is_some() {
-                lines.line_no += 1;
-                let line = &buf[start..end];
-                match skipping.take() {
-                    Some(skipped) => {
-                        acc.malformed(lines.line_no, &LineError::TooLong { len: skipped + rest, limit: max_line })
-                    }
-                    None if rest > max_line => {
-                        acc.malformed(lines.line_no, &LineError::TooLong { len: rest, limit: max_line })
-                    }
-                    None => lines.handle(line, line.len(), parser, acc, sink),
-                }
-            }
             return Ok(());
         }
+        let rest = end - start;
         if rest > max_line || skipping.is_some() {
             // The line in progress is already too long: drop what we hold of it.
             *skipping.get_or_insert(0) += rest;
@@ -413,6 +597,59 @@ fn read_lines<R: Read, S: RecordSink + ?Sized>(
             filled = rest;
         }
     }
+}
+
+/// A NUL byte near the start marks an object as binary.
+fn sniff_binary(head: &[u8]) -> Result<(), Failure> {
+    match memchr::memchr(0, &head[..head.len().min(BINARY_SNIFF)]) {
+        Some(pos) => Err(Failure::Binary { offset: pos as u64 }),
+        None => Ok(()),
+    }
+}
+
+/// Handles every complete line of `text`, and at `eof` the unterminated last one too;
+/// returns where the unhandled rest starts. `skipping` carries the length of an
+/// over-long line across calls.
+#[allow(clippy::too_many_arguments)]
+fn frame_lines<S: RecordSink + ?Sized>(
+    text: &[u8],
+    eof: bool,
+    max_line: usize,
+    skipping: &mut Option<usize>,
+    lines: &mut LineState,
+    parser: &mut LineParser,
+    acc: &mut Accounting<'_>,
+    sink: &mut S,
+) -> usize {
+    let mut start = 0usize;
+    for newline in memchr::memchr_iter(b'\n', text) {
+        let line = &text[start..newline];
+        lines.line_no += 1;
+        match skipping.take() {
+            Some(skipped) => {
+                acc.malformed(lines.line_no, &LineError::TooLong { len: skipped + line.len(), limit: max_line });
+            }
+            None if line.len() > max_line => {
+                acc.malformed(lines.line_no, &LineError::TooLong { len: line.len(), limit: max_line });
+            }
+            // The line with the rest of the text: its `\n` lets the parser read whole
+            // words up to the line's end.
+            None => lines.handle(&text[start..], line.len(), parser, acc, sink),
+        }
+        start = newline + 1;
+    }
+    let rest = text.len() - start;
+    if eof && (rest > 0 || skipping.is_some()) {
+        lines.line_no += 1;
+        let line = &text[start..];
+        match skipping.take() {
+            Some(skipped) => acc.malformed(lines.line_no, &LineError::TooLong { len: skipped + rest, limit: max_line }),
+            None if rest > max_line => acc.malformed(lines.line_no, &LineError::TooLong { len: rest, limit: max_line }),
+            None => lines.handle(line, line.len(), parser, acc, sink),
+        }
+        return text.len();
+    }
+    start
 }
 
 /// The state carried from line to line of one object.
@@ -456,5 +693,145 @@ impl LineState {
             Ok(LineKind::Blank) => acc.report.blank_lines += 1,
             Err(err) => acc.malformed(self.line_no, &err),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use flate2::Compression;
+    use flate2::write::GzEncoder;
+    use libdeflater::{DecompressionError, Decompressor};
+
+    use super::{NotInMemory, inflate_in_memory};
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap()
+    }
+
+    fn text(lines: u32) -> Vec<u8> {
+        let mut text = Vec::new();
+        for i in 0..lines {
+            writeln!(
+                text,
+                "2 123456789012 eni-{:04} 10.0.0.{} 10.0.1.1 443 {} 6 1 40 {} {} ACCEPT OK",
+                i % 97,
+                i % 250,
+                i,
+                i,
+                i
+            )
+            .unwrap();
+        }
+        text
+    }
+
+    fn inflate(compressed: &[u8], limit: u64) -> (Result<usize, NotInMemory>, Vec<u8>) {
+        let mut out = Vec::new();
+        let result = inflate_in_memory(compressed, &mut out, &mut Decompressor::new(), limit);
+        (result, out)
+    }
+
+    fn set_trailer_u32(compressed: &mut [u8], from_end: usize, value: u32) {
+        let at = compressed.len() - from_end;
+        compressed[at..at + 4].copy_from_slice(&value.to_le_bytes());
+    }
+
+    #[test]
+    fn a_single_member_is_inflated_whole() {
+        let plain = text(5000);
+        let (result, out) = inflate(&gzip(&plain), 1 << 30);
+        assert_eq!(result, Ok(plain.len()));
+        assert_eq!(&out[..plain.len()], &plain[..]);
+    }
+
+    #[test]
+    fn a_reused_larger_buffer_is_sliced_to_the_object() {
+        let (big, small) = (text(5000), text(10));
+        let mut out = Vec::new();
+        let mut inflater = Decompressor::new();
+        assert_eq!(inflate_in_memory(&gzip(&big), &mut out, &mut inflater, 1 << 30), Ok(big.len()));
+        assert_eq!(inflate_in_memory(&gzip(&small), &mut out, &mut inflater, 1 << 30), Ok(small.len()));
+        assert_eq!(&out[..small.len()], &small[..]);
+        assert_eq!(out.len(), big.len(), "grown once, not shrunk");
+    }
+
+    #[test]
+    fn a_truncated_member_with_a_plausible_trailer_is_declined() {
+        let plain = text(5000);
+        let full = gzip(&plain);
+        let mut cut = full[..full.len() / 2].to_vec();
+        cut.extend_from_slice(&full[full.len() - 8..]);
+        assert_eq!(inflate(&cut, 1 << 30).0, Err(NotInMemory::Inflate(DecompressionError::BadData)));
+        // Cut anywhere, the last 4 bytes declare a size the data does not have.
+        assert!(inflate(&full[..full.len() - 3], 1 << 30).0.is_err());
+        assert_eq!(inflate(&full[..12], 1 << 30).0, Err(NotInMemory::TooShort));
+    }
+
+    #[test]
+    fn a_corrupt_crc_is_declined() {
+        let mut compressed = gzip(&text(100));
+        let at = compressed.len() - 8;
+        compressed[at] ^= 1;
+        assert_eq!(inflate(&compressed, 1 << 30).0, Err(NotInMemory::Inflate(DecompressionError::BadData)));
+    }
+
+    #[test]
+    fn a_lying_size_is_declined_without_a_large_allocation() {
+        let plain = text(1000);
+        let len = plain.len() as u32;
+        let mut compressed = gzip(&plain);
+        set_trailer_u32(&mut compressed, 4, len - 1);
+        assert_eq!(inflate(&compressed, 1 << 30).0, Err(NotInMemory::Inflate(DecompressionError::InsufficientSpace)));
+        set_trailer_u32(&mut compressed, 4, len + 1);
+        assert_eq!(inflate(&compressed, 1 << 30).0, Err(NotInMemory::Inflate(DecompressionError::BadData)));
+        set_trailer_u32(&mut compressed, 4, u32::MAX);
+        let (result, out) = inflate(&compressed, 1 << 30);
+        assert_eq!(result, Err(NotInMemory::TooLarge));
+        assert_eq!(out.capacity(), 0, "nothing allocated for a declared size over the limit");
+    }
+
+    #[test]
+    fn multi_member_objects_are_declined() {
+        let plain = text(3000);
+        let mut two = gzip(&plain[..1000]);
+        two.extend(gzip(&plain[1000..]));
+        assert_eq!(inflate(&two, 1 << 30).0, Err(NotInMemory::NotOneMember));
+        // The last member equal to the first: the first member's trailer matches the
+        // object's, so only the earlier size field gives it away.
+        let one = gzip(&plain);
+        let mut twice = one.clone();
+        twice.extend(&one);
+        assert_eq!(inflate(&twice, 1 << 30).0, Err(NotInMemory::NotOneMember));
+        // Trailing bytes after the member.
+        let mut trailing = one.clone();
+        trailing.extend(&one[one.len() - 4..]);
+        assert_eq!(inflate(&trailing, 1 << 30).0, Err(NotInMemory::NotOneMember));
+    }
+
+    #[test]
+    fn the_limit_applies_to_the_declared_and_the_compressed_size() {
+        let plain = text(1000);
+        let compressed = gzip(&plain);
+        assert_eq!(inflate(&compressed, plain.len() as u64).0, Ok(plain.len()));
+        assert_eq!(inflate(&compressed, plain.len() as u64 - 1).0, Err(NotInMemory::TooLarge));
+        // A bomb: small compressed, declared far over the limit.
+        let bomb = gzip(&vec![b' '; 8 << 20]);
+        assert_eq!(inflate(&bomb, 1 << 20).0, Err(NotInMemory::TooLarge));
+        // Incompressible data: compressed larger than the limit, declared within it.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut noise = Vec::new();
+        for _ in 0..4096 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            noise.push((state >> 32) as u8);
+        }
+        let compressed = gzip(&noise);
+        assert!(compressed.len() > noise.len());
+        assert_eq!(inflate(&compressed, noise.len() as u64).0, Err(NotInMemory::TooLarge));
     }
 }

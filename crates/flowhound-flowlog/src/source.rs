@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::keylayout::KeyInfo;
-use crate::reader::{ReadOptions, RecordSink, read_stream};
+use crate::reader::{ReadOptions, RecordSink, read_stream_limited};
 use crate::report::{ObjectError, ObjectReport};
 
 /// Where an object's bytes are.
@@ -121,6 +121,12 @@ pub fn read_object<S: RecordSink + ?Sized>(
     opts: &ReadOptions,
     sink: &mut S,
 ) -> ObjectReport {
+    // An object known to be over the in-memory limit is streamed from its first byte
+    // rather than buffered up to the limit first.
+    let in_memory_limit = match object.size {
+        Some(size) if size > opts.in_memory_gzip_bytes => 0,
+        _ => opts.in_memory_gzip_bytes,
+    };
     let failed = |message: String| ObjectReport {
         name: object.name.clone(),
         error: Some(ObjectError::Io { object: object.name.clone(), message }),
@@ -136,16 +142,16 @@ pub fn read_object<S: RecordSink + ?Sized>(
                     return crate::parquet::read_parquet(&object.name, file, opts, sink);
                 }
                 match file.seek(SeekFrom::Start(0)) {
-                    Ok(_) => read_stream(&object.name, file, opts, sink),
+                    Ok(_) => read_stream_limited(&object.name, file, opts, in_memory_limit, sink),
                     Err(e) => failed(e.to_string()),
                 }
             }
             Err(e) => failed(e.to_string()),
         },
-        Location::Stdin => read_stream(&object.name, io::stdin().lock(), opts, sink),
+        Location::Stdin => read_stream_limited(&object.name, io::stdin().lock(), opts, 0, sink),
         Location::Remote { .. } => match remote {
             Some(opener) => match opener.open(object) {
-                Ok(stream) => read_stream(&object.name, stream, opts, sink),
+                Ok(stream) => read_stream_limited(&object.name, stream, opts, in_memory_limit, sink),
                 Err(e) => failed(e.to_string()),
             },
             None => failed("no opener for remote objects was configured".into()),

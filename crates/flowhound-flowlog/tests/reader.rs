@@ -353,3 +353,156 @@ fn local_objects_are_read_by_content_not_name() {
     assert!(matches!(report.error, Some(ObjectError::Io { .. })));
     assert_eq!(LogStatus::NoData.as_str(), "NODATA");
 }
+
+/// Reads `bytes` inflated in memory (as `opts` allows) and streamed, and checks that the
+/// two give the same report and the same records.
+fn read_both_ways(bytes: &[u8], opts: &ReadOptions) -> flowhound_flowlog::ObjectReport {
+    let (in_memory, records_in_memory) = read(bytes, opts);
+    let streamed_opts = ReadOptions { in_memory_gzip_bytes: 0, ..opts.clone() };
+    let (streamed, records_streamed) = read(bytes, &streamed_opts);
+    assert_eq!(in_memory, streamed);
+    assert_eq!(records_in_memory.len(), records_streamed.len());
+    for (a, b) in records_in_memory.iter().zip(&records_streamed) {
+        assert_eq!(a, b);
+    }
+    in_memory
+}
+
+#[test]
+fn gzip_in_memory_and_streamed_read_the_same() {
+    let text = v2_text(20_000);
+    let whole = gzip(text.as_bytes());
+    let report = read_both_ways(&whole, &ReadOptions::default());
+    assert_eq!((report.records, report.bytes_read, report.error), (20_000, whole.len() as u64, None));
+    assert_eq!(report.bytes_decompressed, text.len() as u64);
+
+    // A member cut in half, with the original trailer appended.
+    let mut cut = whole[..whole.len() / 2].to_vec();
+    cut.extend_from_slice(&whole[whole.len() - 8..]);
+    let report = read_both_ways(&cut, &ReadOptions::default());
+    assert!(matches!(report.error, Some(ObjectError::Corrupt { .. })), "{:?}", report.error);
+    assert!(report.records > 1000 && report.records < 20_000, "{}", report.records);
+
+    // Wrong CRC-32: every record is there, and the object is still reported corrupt.
+    let mut bad_crc = whole.clone();
+    let crc_at = bad_crc.len() - 8;
+    bad_crc[crc_at] ^= 0xff;
+    let report = read_both_ways(&bad_crc, &ReadOptions::default());
+    assert!(matches!(report.error, Some(ObjectError::Corrupt { .. })), "{:?}", report.error);
+
+    // Declared sizes that lie, below, above and far above the real one.
+    for declared in [text.len() as u32 - 1, text.len() as u32 + 1, u32::MAX] {
+        let mut lying = whole.clone();
+        let at = lying.len() - 4;
+        lying[at..].copy_from_slice(&declared.to_le_bytes());
+        let report = read_both_ways(&lying, &ReadOptions::default());
+        assert!(matches!(report.error, Some(ObjectError::Corrupt { .. })), "{declared}: {:?}", report.error);
+    }
+}
+
+#[test]
+fn multi_member_gzip_is_streamed_whole() {
+    let text = v2_text(3000);
+    let bytes = text.as_bytes();
+    let mut multi = gzip(&bytes[..1000]);
+    multi.extend(gzip(&bytes[1000..]));
+    let report = read_both_ways(&multi, &ReadOptions::default());
+    assert_eq!((report.records, report.error), (3000, None));
+    // The same member twice: its trailer is also the object's last 8 bytes.
+    let one = gzip(bytes);
+    let mut twice = one.clone();
+    twice.extend(&one);
+    let report = read_both_ways(&twice, &ReadOptions::default());
+    assert_eq!((report.records, report.header_lines, report.error), (6000, 2, None));
+    // Bytes after the last member are an error, as when streamed.
+    let mut trailing = one.clone();
+    trailing.extend(b"junk");
+    let report = read_both_ways(&trailing, &ReadOptions::default());
+    assert!(matches!(report.error, Some(ObjectError::Corrupt { .. })), "{:?}", report.error);
+    assert_eq!(report.records, 3000);
+}
+
+#[test]
+fn gzip_limits_hold_in_memory() {
+    // A bomb declares its size: over the decompression limit, it is streamed up to the limit.
+    let bomb = gzip(&vec![b' '; 64 << 20]);
+    let opts = ReadOptions { max_decompressed_bytes: 1 << 20, ..ReadOptions::default() };
+    let report = read_both_ways(&bomb, &opts);
+    assert_eq!(report.error, Some(ObjectError::TooLarge { object: "obj".into(), limit: 1 << 20, line: 0 }));
+    assert_eq!(report.bytes_decompressed, 1 << 20);
+
+    // One byte over the in-memory limit: streamed, with the same counts.
+    let text = v2_text(5000);
+    let compressed = gzip(text.as_bytes());
+    for limit in [text.len() as u64, text.len() as u64 - 1, compressed.len() as u64 - 1] {
+        let opts = ReadOptions { in_memory_gzip_bytes: limit, ..ReadOptions::default() };
+        let report = read_both_ways(&compressed, &opts);
+        assert_eq!((report.records, report.malformed, report.error), (5000, 0, None), "limit {limit}");
+    }
+
+    // Lines over the line limit and binary text, inside gzip.
+    let mut long = v2_text(10);
+    long.push_str(&"x".repeat(70_000));
+    long.push('\n');
+    long.push_str(&v2_line(10));
+    let report = read_both_ways(&gzip(long.as_bytes()), &ReadOptions::default());
+    assert_eq!((report.records, report.malformed), (11, 1));
+    let report = read_both_ways(&gzip(b"\0\0\0binary"), &ReadOptions::default());
+    assert!(matches!(report.error, Some(ObjectError::Binary { .. })), "{:?}", report.error);
+}
+
+#[test]
+fn a_local_object_over_the_in_memory_limit_is_streamed_with_the_same_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("obj.log.gz");
+    let compressed = gzip(v2_text(4000).as_bytes());
+    write(&path, &compressed);
+    let object = ObjectRef::local(path, Some(compressed.len() as u64));
+    let read_with = |limit: u64| {
+        let opts = ReadOptions { in_memory_gzip_bytes: limit, ..ReadOptions::default() };
+        read_object(&object, None, &opts, &mut flowhound_flowlog::NullSink)
+    };
+    let in_memory = read_with(1 << 30);
+    let streamed = read_with(compressed.len() as u64 - 1);
+    assert_eq!((in_memory.records, in_memory.bytes_read, &in_memory.error), (4000, compressed.len() as u64, &None));
+    assert_eq!(in_memory, streamed);
+}
+
+/// Yields `data`, then fails, as a connection reset would.
+struct FailingAfter<'a> {
+    data: &'a [u8],
+}
+
+impl std::io::Read for FailingAfter<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.data.is_empty() {
+            return Err(std::io::Error::other("connection reset"));
+        }
+        let n = buf.len().min(self.data.len()).min(4096);
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_read_error_mid_object_keeps_the_records_before_it_in_memory_and_streamed() {
+    let compressed = gzip(v2_text(20_000).as_bytes());
+    let half = &compressed[..compressed.len() / 2];
+    let mut reports = Vec::new();
+    for limit in [flowhound_flowlog::DEFAULT_IN_MEMORY_GZIP_BYTES, 0] {
+        let opts = ReadOptions { in_memory_gzip_bytes: limit, ..ReadOptions::default() };
+        let mut records = 0u64;
+        let mut sink = |_: &FlowRecord, _: &Interner| records += 1;
+        let report = read_stream("obj", FailingAfter { data: half }, &opts, &mut sink);
+        assert_eq!(report.records, records);
+        assert!(report.records > 1000 && report.records < 20_000, "{}", report.records);
+        assert_eq!(
+            report.error,
+            Some(ObjectError::Io { object: "obj".into(), message: "connection reset".into() }),
+            "limit {limit}"
+        );
+        reports.push(report);
+    }
+    assert_eq!(reports[0], reports[1]);
+}

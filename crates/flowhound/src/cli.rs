@@ -69,6 +69,10 @@ pub struct SourceArgs {
     /// Longest accepted line, in bytes; longer lines are counted as malformed.
     #[arg(long, default_value_t = 64 * 1024)]
     pub max_line_bytes: usize,
+    /// Gzip objects up to this size (compressed and declared decompressed) are inflated in
+    /// memory, one buffer per thread, which is faster; larger ones stream. 0 streams all.
+    #[arg(long, default_value_t = flowhound_flowlog::DEFAULT_IN_MEMORY_GZIP_BYTES)]
+    pub in_memory_gzip_bytes: u64,
 }
 
 #[derive(Debug, Args)]

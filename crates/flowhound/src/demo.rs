@@ -32,6 +32,7 @@ fn source(dir: &Path) -> SourceArgs {
         skip_corrupt: false,
         max_object_bytes: 16 * 1024 * 1024 * 1024,
         max_line_bytes: 64 * 1024,
+        in_memory_gzip_bytes: flowhound_flowlog::DEFAULT_IN_MEMORY_GZIP_BYTES,
     }
 }
 

@@ -79,6 +79,7 @@ pub fn plan(args: &SourceArgs) -> Result<Plan> {
         to,
         max_line_bytes: args.max_line_bytes,
         max_decompressed_bytes: args.max_object_bytes,
+        in_memory_gzip_bytes: args.in_memory_gzip_bytes,
         ..ReadOptions::default()
     };
     Ok(Plan { objects, pruned, opts, remote })

@@ -32,6 +32,7 @@ struct File {
     max_line_bytes: Option<usize>,
     max_object_bytes: Option<u64>,
     lag_interval: Option<String>,
+    in_memory_gzip_bytes: Option<u64>,
 }
 
 /// Where findings go.
@@ -64,6 +65,7 @@ pub struct ServeConfig {
     pub max_line_bytes: usize,
     pub max_object_bytes: u64,
     pub lag_interval: Duration,
+    pub in_memory_gzip_bytes: u64,
 }
 
 fn duration(name: &str, value: Option<String>, default: Duration) -> Result<Duration, UsageError> {
@@ -122,6 +124,7 @@ impl ServeConfig {
             max_line_bytes: file.max_line_bytes.unwrap_or(64 * 1024),
             max_object_bytes: file.max_object_bytes.unwrap_or(16 * 1024 * 1024 * 1024),
             lag_interval,
+            in_memory_gzip_bytes: file.in_memory_gzip_bytes.unwrap_or(flowhound_flowlog::DEFAULT_IN_MEMORY_GZIP_BYTES),
         })
     }
 

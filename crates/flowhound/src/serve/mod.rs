@@ -175,6 +175,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
     let read_opts = ReadOptions {
         max_line_bytes: cfg.max_line_bytes,
         max_decompressed_bytes: cfg.max_object_bytes,
+        in_memory_gzip_bytes: cfg.in_memory_gzip_bytes,
         ..ReadOptions::default()
     };
     let mut server = Server {
