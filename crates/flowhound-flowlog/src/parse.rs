@@ -10,7 +10,7 @@ use std::net::Ipv6Addr;
 use rustc_hash::FxHashSet;
 
 use crate::field::{DEFAULT_V2, Field};
-use crate::intern::{Interner, Sym, tail_word};
+use crate::intern::{CACHED_BYTES, CacheEntry, CachedId, Interner, Sym, tail_word};
 use crate::record::{Action, Addr, FlowDirection, FlowRecord, LogStatus, TrafficType};
 
 /// The largest number of fields a header may name. AWS formats have fewer than 60.
@@ -187,7 +187,7 @@ pub struct LineParser {
     last_inferred: Option<u8>,
     /// Last symbol interned per field: identifiers such as the account or VPC repeat on
     /// consecutive lines, and comparing a few bytes is cheaper than hashing them.
-    recent: [Sym; Field::ALL.len()],
+    recent: [CacheEntry; Field::ALL.len()],
     pub interner: Interner,
 }
 
@@ -213,7 +213,7 @@ impl LineParser {
             default_is_v2,
             inferred: Vec::new(),
             last_inferred: None,
-            recent: [Sym::NONE; Field::ALL.len()],
+            recent: [CacheEntry::default(); Field::ALL.len()],
             interner: Interner::new(),
         }
     }
@@ -575,24 +575,43 @@ fn parse_ipv4(token: &[u8]) -> Option<u32> {
 /// The interner and its per-field cache, borrowed together while a line is parsed.
 struct Fields<'p> {
     interner: &'p mut Interner,
-    recent: &'p mut [Sym; Field::ALL.len()],
+    recent: &'p mut [CacheEntry; Field::ALL.len()],
 }
 
 impl Fields<'_> {
+    /// The symbol of the token `line[start..end]`, `clean` if all printable.
     #[inline(always)]
-    fn symbol(&mut self, field: Field, token: &[u8], clean: bool) -> Result<Sym, LineError> {
-        if is_missing(token) {
-            return Ok(Sym::NONE);
-        }
+    fn symbol(&mut self, field: Field, line: &[u8], start: usize, end: usize, clean: bool) -> Result<Sym, LineError> {
+        let token = &line[start..end];
         if !clean {
+            if is_missing(token) {
+                return Ok(Sym::NONE);
+            }
             return Err(LineError::BadValue { field, value: truncate_for_message(token) });
         }
-        let slot = &mut self.recent[field as usize];
-        if slot.is_some() && crate::intern::same_bytes(self.interner.bytes(*slot), token) {
-            return Ok(*slot);
+        let len = token.len();
+        if len > CACHED_BYTES {
+            return Ok(self.interner.intern(token));
         }
-        let sym = self.interner.intern(token);
-        *slot = sym;
+        // The identifier's words straight from the line: the bytes after the token are
+        // masked off, so no copy of its tail and no compare through the interner's strings.
+        let mut id = CachedId { words: [0; CACHED_BYTES / 8], len };
+        for (index, word) in id.words.iter_mut().enumerate() {
+            let offset = 8 * index;
+            if offset < len {
+                let keep = if len - offset >= 8 { u64::MAX } else { (1u64 << (8 * (len - offset))) - 1 };
+                *word = load8(line, start + offset) & keep;
+            }
+        }
+        if len == 1 && id.words[0] == u64::from(b'-') {
+            return Ok(Sym::NONE);
+        }
+        let recent = &mut self.recent[field as usize];
+        if recent.sym.is_some() && recent.id == id {
+            return Ok(recent.sym);
+        }
+        let sym = self.interner.intern_cached(&id, token);
+        *recent = CacheEntry { id, sym };
         Ok(sym)
     }
 }
@@ -858,7 +877,7 @@ impl ValueSource for SplitToken<'_, '_> {
 
     #[inline(always)]
     fn symbol(&mut self, field: Field) -> Result<Sym, LineError> {
-        self.fields.symbol(field, &self.line[self.start..self.end], self.clean)
+        self.fields.symbol(field, self.line, self.start, self.end, self.clean)
     }
 
     #[inline(always)]
@@ -889,9 +908,10 @@ impl<const LAST: bool> ValueSource for NextToken<'_, '_, '_, LAST> {
 
     #[inline(always)]
     fn symbol(&mut self, field: Field) -> Result<Sym, ()> {
-        let token = self.line.token(LAST).ok_or(())?;
+        let start = self.line.pos;
+        let end = start + self.line.token(LAST).ok_or(())?.len();
         // The token is printable: token_end stopped at the separator after it.
-        self.fields.symbol(field, token, true).map_err(|_| ())
+        self.fields.symbol(field, self.line.text, start, end, true).map_err(|_| ())
     }
 
     #[inline(always)]
@@ -962,7 +982,7 @@ pub(crate) fn set_field(
     field: Field,
     token: &[u8],
 ) -> Result<(), LineError> {
-    let mut recent = [Sym::NONE; Field::ALL.len()];
+    let mut recent = [CacheEntry::default(); Field::ALL.len()];
     let mut fields = Fields { interner, recent: &mut recent };
     let clean = token_end(token, 0) == token.len();
     if token.is_empty() {
