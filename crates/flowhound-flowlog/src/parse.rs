@@ -620,10 +620,13 @@ impl Fields<'_> {
         let mut id = CachedId { words: [0; CACHED_BYTES / 8], len };
         for (index, word) in id.words.iter_mut().enumerate() {
             let offset = 8 * index;
-            if offset < len {
-                let keep = if len - offset >= 8 { u64::MAX } else { (1u64 << (8 * (len - offset))) - 1 };
-                *word = load8(line, start + offset) & keep;
+            if offset + 8 > len {
+                if offset < len {
+                    *word = load8(line, start + offset) & ((1u64 << (8 * (len - offset))) - 1);
+                }
+                break;
             }
+            *word = load8(line, start + offset);
         }
         if len == 1 && id.words[0] == u64::from(b'-') {
             return Ok(Sym::NONE);
