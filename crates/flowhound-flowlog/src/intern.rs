@@ -170,7 +170,7 @@ impl Interner {
 
     /// [`Interner::intern`] for an identifier of at most [`CACHED_BYTES`] whose padded
     /// words the caller already holds (the parser loads them straight from its line).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn intern_cached(&mut self, id: &CachedId, bytes: &[u8]) -> Sym {
         let mut mix = id.len as u64;
         for (i, word) in id.words.iter().enumerate() {

@@ -185,8 +185,9 @@ pub struct LineParser {
     inferred: Vec<(u8, Schema)>,
     /// The schema most recently applied to a line, when it was an inferred one.
     last_inferred: Option<u8>,
-    /// Last symbol interned per field: identifiers such as the account or VPC repeat on
-    /// consecutive lines, and comparing a few bytes is cheaper than hashing them.
+    /// The last identifier (as its padded words) and symbol per field: identifiers such
+    /// as the account or VPC repeat on consecutive lines, and comparing a few words is
+    /// cheaper than hashing them.
     recent: [CacheEntry; Field::ALL.len()],
     pub interner: Interner,
 }
