@@ -54,15 +54,22 @@ pub struct Interner {
 }
 
 /// Identifiers up to this many bytes go through the cache (AWS ids are 8 to 28 bytes).
-const CACHED_BYTES: usize = 32;
+pub(crate) const CACHED_BYTES: usize = 32;
 const CACHE_BITS: u32 = 10;
 
-/// A cached identifier, zero-padded to whole words, and its symbol (`Sym::NONE`: empty).
+/// A short identifier as its bytes zero-padded to whole little-endian words, and its
+/// length: two of them compare equal exactly when their bytes do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct CachedId {
+    pub words: [u64; CACHED_BYTES / 8],
+    pub len: usize,
+}
+
+/// A cached identifier and its symbol (`Sym::NONE`: empty).
 #[derive(Debug, Clone, Copy, Default)]
-struct CacheEntry {
-    words: [u64; CACHED_BYTES / 8],
-    len: usize,
-    sym: Sym,
+pub(crate) struct CacheEntry {
+    pub id: CachedId,
+    pub sym: Sym,
 }
 
 /// `bytes` (at most [`CACHED_BYTES`]) as little-endian words, zero-padded.
@@ -158,21 +165,27 @@ impl Interner {
         if bytes.len() > CACHED_BYTES {
             return self.intern_in_table(bytes);
         }
-        let words = padded_words(bytes);
-        let mut mix = bytes.len() as u64;
-        for (i, word) in words.iter().enumerate() {
+        self.intern_cached(&CachedId { words: padded_words(bytes), len: bytes.len() }, bytes)
+    }
+
+    /// [`Interner::intern`] for an identifier of at most [`CACHED_BYTES`] whose padded
+    /// words the caller already holds (the parser loads them straight from its line).
+    #[inline(always)]
+    pub(crate) fn intern_cached(&mut self, id: &CachedId, bytes: &[u8]) -> Sym {
+        let mut mix = id.len as u64;
+        for (i, word) in id.words.iter().enumerate() {
             mix ^= word.rotate_left(17 * i as u32);
         }
         let set = (mix.wrapping_mul(WORD_MUL) >> (64 - CACHE_BITS)) as usize & !1;
         for entry in &self.cache[set..set + 2] {
-            if entry.sym.is_some() && entry.len == bytes.len() && entry.words == words {
+            if entry.sym.is_some() && entry.id == *id {
                 return entry.sym;
             }
         }
         let sym = self.intern_in_table(bytes);
         // The newest entry goes first; the one it displaces takes the other way.
         self.cache[set + 1] = self.cache[set];
-        self.cache[set] = CacheEntry { words, len: bytes.len(), sym };
+        self.cache[set] = CacheEntry { id: *id, sym };
         sym
     }
 

@@ -622,7 +622,15 @@ fn frame_lines<S: RecordSink + ?Sized>(
     sink: &mut S,
 ) -> usize {
     let mut start = 0usize;
-    for newline in memchr::memchr_iter(b'\n', text) {
+    loop {
+        if skipping.is_none()
+            && let Some(len) = lines.handle_record_line(&text[start..], max_line, parser, acc, sink)
+        {
+            start += len + 1;
+            continue;
+        }
+        let Some(offset) = memchr::memchr(b'\n', &text[start..]) else { break };
+        let newline = start + offset;
         let line = &text[start..newline];
         lines.line_no += 1;
         match skipping.take() {
@@ -662,6 +670,33 @@ struct LineState {
 }
 
 impl LineState {
+    /// Handles the line at the start of `text` if it is a record line the parser reads
+    /// while finding its end ([`LineParser::parse_record_line`]): its length without the
+    /// `\n`. `None`: frame the line and [`LineState::handle`] it.
+    #[inline]
+    fn handle_record_line<S: RecordSink + ?Sized>(
+        &mut self,
+        text: &[u8],
+        max_line: usize,
+        parser: &mut LineParser,
+        acc: &mut Accounting<'_>,
+        sink: &mut S,
+    ) -> Option<usize> {
+        // The first line of a schema goes the framed way, which notes the schema.
+        if parser.schema_generation() != self.generation {
+            return None;
+        }
+        let len = parser.parse_record_line(text, &mut self.record)?;
+        if len > max_line {
+            return None;
+        }
+        self.line_no += 1;
+        if acc.record(&self.record) {
+            sink.record(&self.record, &parser.interner);
+        }
+        Some(len)
+    }
+
     #[inline]
     /// Handles the line `text[..len]`; `text` may go on past it (see [`LineParser::parse_line_in`]).
     fn handle<S: RecordSink + ?Sized>(
