@@ -18,47 +18,17 @@ OBJECTS=${2:-20}
 REPEAT=${REPEAT:-3}
 DATA=target/bench-extract
 SIM=${SIM:-}
-STAMP="$DATA/.generated-$RECORDS-$OBJECTS"
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 
 cargo build --release --quiet -p flowhound --bin flowhound -p flowhound-flowlog --example gen_bench
 BIN=target/release
-if [[ ! -f $STAMP ]]; then
-    rm -rf "$DATA"
-    echo "generating $RECORDS records in $OBJECTS gzip objects under $DATA" >&2
-    "$BIN/examples/gen_bench" "$DATA/gz" "$RECORDS" "$OBJECTS" --realistic-peers
-    touch "$STAMP"
-fi
-if [[ ! -x bench/.venv/bin/python ]]; then
-    python3 -m venv bench/.venv
-fi
-bench/.venv/bin/pip install --quiet --disable-pip-version-check polars duckdb
+source bench/common.sh
+generate_once "$DATA" "$RECORDS" "$OBJECTS" "gz --realistic-peers"
+python_engines
 
-now() { date +%s.%N; }
-best_of() {
-    local best="" t0 t1 s
-    for _ in $(seq "$REPEAT"); do
-        t0=$(now)
-        "$@" >/dev/null 2>&1
-        t1=$(now)
-        s=$(echo "$t1 - $t0" | bc -l)
-        if [[ -z $best ]] || (($(echo "$s < $best" | bc -l))); then best=$s; fi
-    done
-    echo "$best"
-}
-best_reported() {
-    local best="" s
-    for _ in $(seq "$REPEAT"); do
-        s=$("$@" | sed -n 's/.*seconds=\([0-9.]*\).*/\1/p')
-        if [[ -z $best ]] || (($(echo "$s < $best" | bc -l))); then best=$s; fi
-    done
-    echo "$best"
-}
-
-records=$("$BIN/flowhound" inspect "$DATA/gz" --json | sed -n 's/.*"records":\([0-9]*\).*/\1/p')
-printf 'records: %s in %s objects; %s, %s cores, load %s\n' "$records" "$OBJECTS" "$(uname -m)" "$(nproc)" \
-    "$(cut -d' ' -f1-3 /proc/loadavg)"
+records=$(count_records "$DATA/gz")
+print_setup "$records" "$OBJECTS"
 
 declare -A secs
 for t in 1 2; do
@@ -75,14 +45,11 @@ peak_rss() {
 rss_1=$(peak_rss 1 "$DATA/gz")
 rss_2=$(peak_rss 2 "$DATA/gz")
 
-rate() { echo "$records / $1 / 1000000" | bc -l | xargs printf '%.2f'; }
-ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
-
 printf '\n| engine | threads | seconds | M records/s | flowhound extract speed-up |\n|---|---|---|---|---|\n'
 for t in 1 2; do
     for name in extract inspect polars duckdb; do
         s=${secs[${name}_$t]}
-        printf '| %s | %s | %.3f | %s | %s |\n' "$name" "$t" "$s" "$(rate "$s")" "$(ratio "$s" "${secs[extract_$t]}")"
+        printf '| %s | %s | %.3f | %s | %s |\n' "$name" "$t" "$s" "$(rate "$records" "$s")" "$(ratio "$s" "${secs[extract_$t]}")"
     done
 done
 printf '\nextract 1 -> 2 threads: %sx; extract vs inspect (reading alone): %s of reader speed at 2 threads\n' \
@@ -93,15 +60,15 @@ printf 'extract vs polars: %sx (1 thread), %sx (2 threads); vs DuckDB: %sx, %sx\
 printf 'extract peak RSS: %s MiB at 1 thread, %s MiB at 2 threads\n' "$((rss_1 / 1024))" "$((rss_2 / 1024))"
 
 if [[ -n $SIM ]]; then
-    sim_records=$("$BIN/flowhound" inspect "$SIM" --json | sed -n 's/.*"records":\([0-9]*\).*/\1/p')
+    sim_records=$(count_records "$SIM")
     printf '\nsimulator output %s: %s records\n| engine | threads | seconds | M records/s | peak RSS MiB |\n|---|---|---|---|---|\n' \
         "$SIM" "$sim_records"
     for t in 1 2; do
         s=$(best_of "$BIN/flowhound" --threads "$t" extract "$SIM" --window 5m --out "$OUT/f.parquet")
         i=$(best_of "$BIN/flowhound" --threads "$t" inspect "$SIM" --json)
         printf '| extract | %s | %.3f | %s | %s |\n' "$t" "$s" \
-            "$(echo "$sim_records / $s / 1000000" | bc -l | xargs printf '%.2f')" "$(($(peak_rss "$t" "$SIM") / 1024))"
+            "$(rate "$sim_records" "$s")" "$(($(peak_rss "$t" "$SIM") / 1024))"
         printf '| inspect | %s | %.3f | %s | – |\n' "$t" "$i" \
-            "$(echo "$sim_records / $i / 1000000" | bc -l | xargs printf '%.2f')"
+            "$(rate "$sim_records" "$i")"
     done
 fi

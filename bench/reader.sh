@@ -16,52 +16,15 @@ RECORDS=${1:-10000000}
 OBJECTS=${2:-20}
 REPEAT=${REPEAT:-3}
 DATA=target/bench-reader
-STAMP="$DATA/.generated-$RECORDS-$OBJECTS"
 
 cargo build --release --quiet -p flowhound --bin flowhound -p flowhound-flowlog --example gen_bench --example gunzip_lines
 BIN=target/release
-if [[ ! -f $STAMP ]]; then
-    rm -rf "$DATA"
-    echo "generating $RECORDS records in $OBJECTS gzip objects (and a plain-text copy) under $DATA" >&2
-    "$BIN/examples/gen_bench" "$DATA/gz" "$RECORDS" "$OBJECTS"
-    "$BIN/examples/gen_bench" "$DATA/plain" "$RECORDS" "$OBJECTS" --plain
-    touch "$STAMP"
-fi
+source bench/common.sh
+generate_once "$DATA" "$RECORDS" "$OBJECTS" gz "plain --plain"
+python_engines
 
-if [[ ! -x bench/.venv/bin/python ]]; then
-    python3 -m venv bench/.venv
-fi
-bench/.venv/bin/pip install --quiet --disable-pip-version-check polars duckdb
-
-now() { date +%s.%N; }
-
-# best_of CMD...: runs CMD REPEAT times, prints the shortest wall time in seconds.
-best_of() {
-    local best="" t0 t1 s
-    for _ in $(seq "$REPEAT"); do
-        t0=$(now)
-        "$@" >/dev/null
-        t1=$(now)
-        s=$(echo "$t1 - $t0" | bc -l)
-        if [[ -z $best ]] || (($(echo "$s < $best" | bc -l))); then best=$s; fi
-    done
-    echo "$best"
-}
-
-# best_reported CMD...: like best_of, but takes `seconds=` from the command's own output
-# (the Python engines time themselves, excluding interpreter start-up and imports).
-best_reported() {
-    local best="" s
-    for _ in $(seq "$REPEAT"); do
-        s=$("$@" | sed -n 's/.*seconds=\([0-9.]*\).*/\1/p')
-        if [[ -z $best ]] || (($(echo "$s < $best" | bc -l))); then best=$s; fi
-    done
-    echo "$best"
-}
-
-records=$("$BIN/flowhound" inspect "$DATA/gz" --json | sed -n 's/.*"records":\([0-9]*\).*/\1/p')
-printf 'records: %s in %s objects; %s, %s cores, load %s\n' "$records" "$OBJECTS" "$(uname -m)" "$(nproc)" \
-    "$(cut -d' ' -f1-3 /proc/loadavg)"
+records=$(count_records "$DATA/gz")
+print_setup "$records" "$OBJECTS"
 
 declare -A secs
 for t in 1 2; do
@@ -72,14 +35,11 @@ for t in 1 2; do
     secs[duckdb_$t]=$(best_reported bench/.venv/bin/python bench/reader_py.py duckdb "$t" "$DATA/gz")
 done
 
-rate() { echo "$records / $1 / 1000000" | bc -l | xargs printf '%.2f'; }
-ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
-
 printf '\n| reader | threads | seconds | M records/s | vs decompression alone |\n|---|---|---|---|---|\n'
 for t in 1 2; do
     for name in inspect_gz inspect_plain gunzip polars duckdb; do
         s=${secs[${name}_$t]}
-        printf '| %s | %s | %.3f | %s | %s |\n' "$name" "$t" "$s" "$(rate "$s")" "$(ratio "${secs[gunzip_$t]}" "$s")"
+        printf '| %s | %s | %.3f | %s | %s |\n' "$name" "$t" "$s" "$(rate "$records" "$s")" "$(ratio "${secs[gunzip_$t]}" "$s")"
     done
 done
 printf '\nspeed-up 1 -> 2 threads: inspect gzip %s, inspect plain %s, decompression %s\n' \

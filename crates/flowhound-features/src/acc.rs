@@ -382,9 +382,11 @@ impl HostAcc {
         for eni in &mut self.enis {
             *eni = map[*eni as usize];
         }
-        let others = std::mem::take(&mut self.others);
-        for (cond, acc) in others {
-            self.others.insert(cond.remap(map), acc);
+        // Only interface-bound conditions change: the others keep their slots (with
+        // `flow-direction` in the logs there are none to move, and no rehashing at all).
+        let moved: Vec<(Cond, Part)> = self.others.extract_if(|cond, _| matches!(cond, Cond::ByEni { .. })).collect();
+        for (cond, part) in moved {
+            self.others.insert(cond.remap(map), part);
         }
     }
 
@@ -422,6 +424,76 @@ impl EdgeAcc {
         self.packets += o.packets;
         self.bytes += o.bytes;
         self.syn += o.syn;
+    }
+}
+
+/// The counts of one internal edge by counting condition. Nearly every edge has a single
+/// condition, kept inline: a list per edge cost an allocation per new edge. Serialized as
+/// the list of (condition, counts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Vec<(Cond, EdgeAcc)>", into = "Vec<(Cond, EdgeAcc)>")]
+pub(crate) struct EdgeParts {
+    first: (Cond, EdgeAcc),
+    more: Vec<(Cond, EdgeAcc)>,
+}
+
+impl EdgeParts {
+    pub fn new(cond: Cond) -> EdgeParts {
+        EdgeParts { first: (cond, EdgeAcc::default()), more: Vec::new() }
+    }
+
+    /// The counts under `cond`, added (empty) if missing.
+    #[inline]
+    pub fn get_mut(&mut self, cond: Cond) -> &mut EdgeAcc {
+        if self.first.0 == cond {
+            return &mut self.first.1;
+        }
+        let index = match self.more.iter().position(|(c, _)| *c == cond) {
+            Some(i) => i,
+            None => {
+                self.more.push((cond, EdgeAcc::default()));
+                self.more.len() - 1
+            }
+        };
+        &mut self.more[index].1
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &(Cond, EdgeAcc)> {
+        std::iter::once(&self.first).chain(&self.more)
+    }
+
+    /// The same parts with interface ids translated by `map` (injective: no two merge).
+    pub fn remap(mut self, map: &[IdIx]) -> EdgeParts {
+        self.first.0 = self.first.0.remap(map);
+        for (cond, _) in &mut self.more {
+            *cond = cond.remap(map);
+        }
+        self
+    }
+}
+
+impl From<Vec<(Cond, EdgeAcc)>> for EdgeParts {
+    fn from(list: Vec<(Cond, EdgeAcc)>) -> EdgeParts {
+        let mut list = list.into_iter();
+        // A checkpoint never holds an edge without parts; were it to, an empty part
+        // counts nothing.
+        let mut parts = EdgeParts::new(Cond::Always);
+        if let Some(first) = list.next() {
+            parts.first = first;
+        }
+        for (cond, counts) in list {
+            parts.get_mut(cond).merge(&counts);
+        }
+        parts
+    }
+}
+
+impl From<EdgeParts> for Vec<(Cond, EdgeAcc)> {
+    fn from(parts: EdgeParts) -> Vec<(Cond, EdgeAcc)> {
+        let mut list = Vec::with_capacity(1 + parts.more.len());
+        list.push(parts.first);
+        list.extend(parts.more);
+        list
     }
 }
 
@@ -578,6 +650,21 @@ mod tests {
         let mut few = Part::One(contributions[0]);
         few.add(contributions[1], 100, 100);
         assert!(matches!(few, Part::Few(ref list) if list.len() == 2));
+    }
+
+    #[test]
+    fn edge_parts_keep_one_count_per_condition() {
+        let a = Addr::from_ipv4_bits(1);
+        let mut parts = EdgeParts::new(Cond::Always);
+        parts.get_mut(Cond::Always).accept += 2;
+        parts.get_mut(Cond::Unmonitored(a)).reject += 1;
+        parts.get_mut(Cond::Unmonitored(a)).reject += 1;
+        let listed: Vec<(Cond, u64, u64)> = parts.iter().map(|(c, e)| (*c, e.accept, e.reject)).collect();
+        assert_eq!(listed, vec![(Cond::Always, 2, 0), (Cond::Unmonitored(a), 0, 2)]);
+        let text = serde_json::to_string(&parts).unwrap();
+        assert_eq!(serde_json::from_str::<EdgeParts>(&text).unwrap(), parts);
+        let remapped = EdgeParts::new(Cond::ByEni { eni: 0, src: a, iface_src: a }).remap(&[7]);
+        assert_eq!(remapped.iter().next().map(|(c, _)| *c), Some(Cond::ByEni { eni: 7, src: a, iface_src: a }));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::acc::{
-    Cond, Contribution, EdgeAcc, Event, Flow, HostAcc, IdIx, MAX_IDS_PER_HOST, PairAcc, push_event, trim,
+    Cond, Contribution, EdgeAcc, EdgeParts, Event, Flow, HostAcc, IdIx, MAX_IDS_PER_HOST, PairAcc, push_event, trim,
 };
 use crate::config::FeatureConfig;
 use crate::output::{ExtractStats, Features, HostWindow, InternalEdge, PairId, PairSeries};
@@ -291,7 +291,7 @@ pub struct FeatureState {
     #[serde(with = "crate::serde_pairs")]
     hosts: FxHashMap<(Addr, u64), HostAcc>,
     #[serde(with = "crate::serde_pairs")]
-    edges: FxHashMap<EdgeKey, Vec<(Cond, EdgeAcc)>>,
+    edges: FxHashMap<EdgeKey, EdgeParts>,
     #[serde(with = "crate::serde_pairs")]
     pairs: FxHashMap<PairKey, PairAcc>,
     skipdata: FxHashSet<(IdIx, u64)>,
@@ -536,21 +536,12 @@ impl FeatureState {
             let len = self.edges.len();
             let parts = match self.edges.entry(key) {
                 Entry::Occupied(o) => Some(o.into_mut()),
-                Entry::Vacant(v) if len < self.cfg.limits.max_edges => Some(v.insert(Vec::new())),
+                Entry::Vacant(v) if len < self.cfg.limits.max_edges => Some(v.insert(EdgeParts::new(cond))),
                 Entry::Vacant(_) => None,
             };
             match parts {
                 Some(parts) => {
-                    let index = match parts.iter().position(|(c, _)| *c == cond) {
-                        Some(i) => i,
-                        None => {
-                            // Most edges have one condition: allocate for exactly that.
-                            parts.reserve_exact(1);
-                            parts.push((cond, EdgeAcc::default()));
-                            parts.len() - 1
-                        }
-                    };
-                    let e = &mut parts[index].1;
+                    let e = parts.get_mut(cond);
                     if reject {
                         e.reject += 1;
                     } else {
@@ -627,7 +618,7 @@ impl FeatureState {
         let cap = self.cfg.limits.max_events_per_pair;
         let closed = |h: u64| h.saturating_add(horizon) <= watermark;
         let mut taken: Vec<(PairKey, PairAcc)> = self.pairs.extract_if(|key, _| closed(key.horizon)).collect();
-        // The order of `sort_pairs`, sorted on the unique keys rather than the wide series.
+        // Sorted on the unique keys rather than the wide series after.
         taken.sort_unstable_by_key(|(k, _)| (k.host, k.peer, k.port, k.protocol, k.horizon));
         let mut pairs = Vec::with_capacity(taken.len());
         for (key, pair) in taken {
@@ -705,11 +696,10 @@ impl FeatureState {
                 continue;
             }
             let entry = grouped.entry((key.host, key.peer, key.port, key.protocol)).or_default();
-            let mut lists = vec![(&pair.own, pair.own_total)];
-            if !monitored.contains(&(key.host, key.horizon)) {
-                lists.push((&pair.other, pair.other_total));
-            }
-            for (list, total) in lists {
+            let lists = [(&pair.own, pair.own_total), (&pair.other, pair.other_total)];
+            // A gateway's or the peer side's copies count only for hosts without a capture of their own.
+            let counted = if monitored.contains(&(key.host, key.horizon)) { 1 } else { 2 };
+            for &(list, total) in &lists[..counted] {
                 // Events beyond the per-pair limit are the bucket's latest: count them as in range.
                 entry.total += total.saturating_sub(list.len() as u64);
                 for e in list {
@@ -722,6 +712,10 @@ impl FeatureState {
             entry.aws_service |= pair.aws_service;
         }
         let cap = self.cfg.limits.max_events_per_pair;
+        // Sorted here, on the unique keys, rather than the wide series after (all series
+        // share the horizon bounds, so this is the order of `take_pairs`).
+        let mut grouped: Vec<((Addr, Addr, u16, u8), SeriesParts)> = grouped.into_iter().collect();
+        grouped.sort_unstable_by_key(|(key, _)| *key);
         let mut out = Vec::with_capacity(grouped.len());
         for ((host, peer, port, protocol), SeriesParts { mut events, total, aws_service }) in grouped {
             if total == 0 {
@@ -732,7 +726,6 @@ impl FeatureState {
             let id = PairId { host, peer, port, protocol, horizon_start: from, horizon_end: watermark };
             out.push(PairSeries::from_events(id, &events, total, aws_service));
         }
-        sort_pairs(&mut out);
         out
     }
 
@@ -890,8 +883,7 @@ impl FeatureState {
             rows.push(row(&self.cfg, host, window, &total, interface_id, instance_id, incomplete));
         }
 
-        let mut taken: Vec<(EdgeKey, Vec<(Cond, EdgeAcc)>)> =
-            self.edges.extract_if(|key, _| closed(key.window)).collect();
+        let mut taken: Vec<(EdgeKey, EdgeParts)> = self.edges.extract_if(|key, _| closed(key.window)).collect();
         taken.sort_unstable_by_key(|(k, _)| (k.window, k.src, k.dst, k.port, k.protocol));
         let mut edges = Vec::with_capacity(taken.len());
         for (key, parts) in taken {
@@ -899,7 +891,7 @@ impl FeatureState {
                 continue;
             }
             let mut e = EdgeAcc::default();
-            for (cond, part) in &parts {
+            for (cond, part) in parts.iter() {
                 if counts(*cond, key.window) {
                     e.merge(part);
                 }
@@ -932,18 +924,6 @@ struct SeriesParts {
     events: Vec<Event>,
     total: u64,
     aws_service: bool,
-}
-
-fn sort_pairs(pairs: &mut [PairSeries]) {
-    pairs.sort_by(|a, b| {
-        (a.host, a.peer, a.port, a.protocol, a.horizon_start).cmp(&(
-            b.host,
-            b.peer,
-            b.port,
-            b.protocol,
-            b.horizon_start,
-        ))
-    });
 }
 
 fn row(
@@ -1089,21 +1069,20 @@ impl Partial for FeatureState {
         }
         for (key, parts) in edges {
             let len = self.edges.len();
-            let mine = match self.edges.entry(key) {
-                Entry::Occupied(o) => o.into_mut(),
-                Entry::Vacant(v) if len < limits.max_edges => v.insert(Vec::new()),
+            match self.edges.entry(key) {
+                Entry::Occupied(o) => {
+                    let mine = o.into_mut();
+                    for (cond, part) in parts.iter() {
+                        mine.get_mut(cond.remap(&map)).merge(part);
+                    }
+                }
+                Entry::Vacant(v) if len < limits.max_edges => {
+                    v.insert(parts.remap(&map));
+                }
                 Entry::Vacant(_) => {
-                    for (_, part) in &parts {
+                    for (_, part) in parts.iter() {
                         self.stats.edges_refused += part.accept + part.reject;
                     }
-                    continue;
-                }
-            };
-            for (cond, part) in parts {
-                let cond = cond.remap(&map);
-                match mine.iter_mut().find(|(c, _)| *c == cond) {
-                    Some((_, e)) => e.merge(&part),
-                    None => mine.push((cond, part)),
                 }
             }
         }
