@@ -176,6 +176,27 @@ impl<'o> Accounting<'o> {
         true
     }
 
+    /// Ends an object [`read_lines`] read: its sizes, its failure if any (placed at
+    /// `failure_offset`), the sink's end of object, and the report.
+    fn end_lines<S: RecordSink + ?Sized>(
+        mut self,
+        outcome: Result<(), Failure>,
+        bytes_read: u64,
+        bytes_decompressed: u64,
+        failure_offset: u64,
+        parser: &LineParser,
+        sink: &mut S,
+    ) -> ObjectReport {
+        self.report.bytes_read = bytes_read;
+        self.report.bytes_decompressed = bytes_decompressed;
+        if let Err(failure) = outcome {
+            let error = failure.into_error(&self.report.name, failure_offset, self.opts.max_decompressed_bytes);
+            self.report.error = Some(error);
+        }
+        sink.end_object(&parser.interner);
+        self.finish(&parser.interner)
+    }
+
     pub fn finish(mut self, interner: &Interner) -> ObjectReport {
         for (index, _) in self.interfaces.iter().enumerate().filter(|(_, seen)| **seen) {
             self.report.interfaces.insert(interner.display(Sym::from_index(index)).to_string());
@@ -268,14 +289,8 @@ pub(crate) fn read_stream_limited<S: RecordSink + ?Sized>(
         let mut parser = LineParser::with_schema(opts.default_schema.clone());
         let source = LineSource::Stream { reader: &mut limited, buffer: TEXT_LINE_BUFFER };
         let outcome = read_lines(source, &mut parser, &mut acc, sink);
-        acc.report.bytes_decompressed = limited.total;
-        acc.report.bytes_read = limited.inner.get_ref().count;
-        if let Err(failure) = outcome {
-            let offset = limited.total;
-            acc.report.error = Some(failure.into_error(name, offset, opts.max_decompressed_bytes));
-        }
-        sink.end_object(&parser.interner);
-        acc.finish(&parser.interner)
+        // A failure in text is placed by its decompressed (here: plain) offset.
+        acc.end_lines(outcome, limited.inner.get_ref().count, limited.total, limited.total, &parser, sink)
     }
 }
 
@@ -292,14 +307,9 @@ fn read_gzip_stream<R: Read, S: RecordSink + ?Sized>(
     let mut parser = LineParser::with_schema(opts.default_schema.clone());
     let outcome =
         read_lines(LineSource::Stream { reader: &mut limited, buffer: READ_BUFFER }, &mut parser, &mut acc, sink);
-    acc.report.bytes_decompressed = limited.total;
-    acc.report.bytes_read = limited.inner.get_ref().get_ref().count;
-    if let Err(failure) = outcome {
-        let offset = limited.inner.get_ref().get_ref().count;
-        acc.report.error = Some(failure.into_error(name, offset, opts.max_decompressed_bytes));
-    }
-    sink.end_object(&parser.interner);
-    acc.finish(&parser.interner)
+    // A failure in gzip is placed by its compressed offset: where the damage is.
+    let read = limited.inner.get_ref().get_ref().count;
+    acc.end_lines(outcome, read, limited.total, read, &parser, sink)
 }
 
 /// Inflates single-member gzip objects in one call (libdeflate) into a buffer it reuses
@@ -451,13 +461,7 @@ fn parse_in_memory<S: RecordSink + ?Sized>(
     let mut acc = Accounting::new(name, ObjectFormat::Gzip, opts);
     let mut parser = LineParser::with_schema(opts.default_schema.clone());
     let outcome = read_lines(LineSource::<io::Empty>::Whole(text), &mut parser, &mut acc, sink);
-    acc.report.bytes_decompressed = text.len() as u64;
-    acc.report.bytes_read = compressed_len;
-    if let Err(failure) = outcome {
-        acc.report.error = Some(failure.into_error(name, compressed_len, opts.max_decompressed_bytes));
-    }
-    sink.end_object(&parser.interner);
-    acc.finish(&parser.interner)
+    acc.end_lines(outcome, compressed_len, text.len() as u64, compressed_len, &parser, sink)
 }
 
 fn fill_at_least<R: BufRead>(input: &mut R, n: usize) -> io::Result<Vec<u8>> {
@@ -629,35 +633,27 @@ fn frame_lines<S: RecordSink + ?Sized>(
             start += len + 1;
             continue;
         }
-        let Some(offset) = memchr::memchr(b'\n', &text[start..]) else { break };
-        let newline = start + offset;
-        let line = &text[start..newline];
+        // At `eof` the unterminated last line (or the end of an over-long one being
+        // skipped) ends at the end of the text.
+        let line_end = match memchr::memchr(b'\n', &text[start..]) {
+            Some(offset) => start + offset,
+            None if eof && (start < text.len() || skipping.is_some()) => text.len(),
+            None => return start,
+        };
+        let len = line_end - start;
         lines.line_no += 1;
         match skipping.take() {
-            Some(skipped) => {
-                acc.malformed(lines.line_no, &LineError::TooLong { len: skipped + line.len(), limit: max_line });
-            }
-            None if line.len() > max_line => {
-                acc.malformed(lines.line_no, &LineError::TooLong { len: line.len(), limit: max_line });
-            }
+            Some(skipped) => acc.malformed(lines.line_no, &LineError::TooLong { len: skipped + len, limit: max_line }),
+            None if len > max_line => acc.malformed(lines.line_no, &LineError::TooLong { len, limit: max_line }),
             // The line with the rest of the text: its `\n` lets the parser read whole
             // words up to the line's end.
-            None => lines.handle(&text[start..], line.len(), parser, acc, sink),
+            None => lines.handle(&text[start..], len, parser, acc, sink),
         }
-        start = newline + 1;
-    }
-    let rest = text.len() - start;
-    if eof && (rest > 0 || skipping.is_some()) {
-        lines.line_no += 1;
-        let line = &text[start..];
-        match skipping.take() {
-            Some(skipped) => acc.malformed(lines.line_no, &LineError::TooLong { len: skipped + rest, limit: max_line }),
-            None if rest > max_line => acc.malformed(lines.line_no, &LineError::TooLong { len: rest, limit: max_line }),
-            None => lines.handle(line, line.len(), parser, acc, sink),
+        if line_end == text.len() {
+            return text.len();
         }
-        return text.len();
+        start = line_end + 1;
     }
-    start
 }
 
 /// The state carried from line to line of one object.
