@@ -24,12 +24,12 @@ generate_once() {
     touch "$stamp"
 }
 
-# python_engines: polars and DuckDB in bench/.venv.
+# python_engines: polars, DuckDB and python-isal in bench/.venv.
 python_engines() {
     if [[ ! -x bench/.venv/bin/python ]]; then
         python3 -m venv bench/.venv
     fi
-    bench/.venv/bin/pip install --quiet --disable-pip-version-check polars duckdb
+    bench/.venv/bin/pip install --quiet --disable-pip-version-check polars duckdb isal
 }
 
 now() { date +%s.%N; }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Reader benchmark: flowhound `inspect` vs decompression alone (same gzip backend) vs
 # polars and DuckDB, on one generated tree of realistic v2 gzip objects, side by side.
+# `isal` is decompression alone with ISA-L (python-isal): a second, independent ceiling.
 # Decompression alone is `gunzip_lines`, which inflates each object as the reader does:
 # in memory with libdeflate up to 256 MiB, streamed with flate2/zlib-rs beyond. Before
 # the ri4 branch both streamed with zlib-rs, so older figures are not like for like.
@@ -33,11 +34,12 @@ for t in 1 2; do
     secs[gunzip_$t]=$(best_reported "$BIN/examples/gunzip_lines" "$t" "$DATA/gz")
     secs[polars_$t]=$(best_reported bench/.venv/bin/python bench/reader_py.py polars "$t" "$DATA/gz")
     secs[duckdb_$t]=$(best_reported bench/.venv/bin/python bench/reader_py.py duckdb "$t" "$DATA/gz")
+    secs[isal_$t]=$(best_reported bench/.venv/bin/python bench/reader_py.py isal "$t" "$DATA/gz")
 done
 
 printf '\n| reader | threads | seconds | M records/s | vs decompression alone |\n|---|---|---|---|---|\n'
 for t in 1 2; do
-    for name in inspect_gz inspect_plain gunzip polars duckdb; do
+    for name in inspect_gz inspect_plain gunzip isal polars duckdb; do
         s=${secs[${name}_$t]}
         printf '| %s | %s | %.3f | %s | %s |\n' "$name" "$t" "$s" "$(rate "$records" "$s")" "$(ratio "${secs[gunzip_$t]}" "$s")"
     done
