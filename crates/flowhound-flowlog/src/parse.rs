@@ -1829,6 +1829,27 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Dotted quads follow the standard library's rules (which also refuse leading
+        /// zeros), whatever the digits, dots and lengths.
+        #[test]
+        fn ipv4_addresses_parse_as_the_standard_library_parses_them(text in "[0-9.]{0,17}") {
+            let expected = text.parse::<std::net::Ipv4Addr>().ok().map(u32::from);
+            proptest::prop_assert_eq!(parse_ipv4(text.as_bytes()), expected, "{:?}", text);
+        }
+
+        #[test]
+        fn ipv4_addresses_of_four_octets_parse(octets in proptest::array::uniform4(0u32..300), zero_pad in 0usize..4) {
+            let mut parts: Vec<String> = octets.iter().map(|o| o.to_string()).collect();
+            if zero_pad < 4 {
+                parts[zero_pad].insert(0, '0');
+            }
+            let text = parts.join(".");
+            let expected = text.parse::<std::net::Ipv4Addr>().ok().map(u32::from);
+            proptest::prop_assert_eq!(parse_ipv4(text.as_bytes()), expected, "{:?}", text);
+        }
+    }
+
     #[test]
     fn straight_line_orders_are_recognised_from_their_headers() {
         for &(order, fast_path) in STRAIGHT_LINE_ORDERS {
