@@ -92,27 +92,10 @@ impl fmt::Display for Field {
     }
 }
 
-/// The default (version 2) format, in its fixed order.
-pub const DEFAULT_V2: &[Field] = &[
-    Field::Version,
-    Field::AccountId,
-    Field::InterfaceId,
-    Field::SrcAddr,
-    Field::DstAddr,
-    Field::SrcPort,
-    Field::DstPort,
-    Field::Protocol,
-    Field::Packets,
-    Field::Bytes,
-    Field::Start,
-    Field::End,
-    Field::Action,
-    Field::LogStatus,
-];
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parse::DEFAULT_V2;
 
     #[test]
     fn names_round_trip() {

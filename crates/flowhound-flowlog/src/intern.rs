@@ -55,14 +55,27 @@ pub struct Interner {
 
 /// Identifiers up to this many bytes go through the cache (AWS ids are 8 to 28 bytes).
 pub(crate) const CACHED_BYTES: usize = 32;
-const CACHE_BITS: u32 = 10;
+const CACHE_BITS: u32 = 11;
 
 /// A short identifier as its bytes zero-padded to whole little-endian words, and its
 /// length: two of them compare equal exactly when their bytes do.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Eq)]
 pub(crate) struct CachedId {
     pub words: [u64; CACHED_BYTES / 8],
     pub len: usize,
+}
+
+impl PartialEq for CachedId {
+    /// All words and the length in one test: the derived comparison branches after
+    /// each word, and identifiers compared with their previous value mostly match.
+    #[inline(always)]
+    fn eq(&self, other: &CachedId) -> bool {
+        let mut differ = (self.len ^ other.len) as u64;
+        for (a, b) in self.words.iter().zip(&other.words) {
+            differ |= a ^ b;
+        }
+        differ == 0
+    }
 }
 
 /// A cached identifier and its symbol (`Sym::NONE`: empty).

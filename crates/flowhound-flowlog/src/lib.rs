@@ -22,11 +22,11 @@ mod source;
 pub mod time;
 mod write;
 
-pub use field::{DEFAULT_V2, Field};
+pub use field::Field;
 pub use intern::{Interner, Sym};
 pub use keylayout::{KeyInfo, MAX_START_BEFORE_BUCKET_SECS};
 pub use parquet::read_parquet;
-pub use parse::{Line, LineError, LineKind, LineParser, MAX_HEADER_FIELDS, Schema};
+pub use parse::{DEFAULT_V2, Line, LineError, LineKind, LineParser, MAX_HEADER_FIELDS, SIMULATOR_V5, Schema};
 pub use reader::{DEFAULT_IN_MEMORY_GZIP_BYTES, GzipInMemory, NullSink, ReadOptions, RecordSink, read_stream};
 pub use record::{Action, Addr, EcsFields, FlowDirection, FlowRecord, LogStatus, TrafficType};
 pub use report::{MalformedLine, ObjectError, ObjectFormat, ObjectReport, PlaceholderCounts, ScanSummary};

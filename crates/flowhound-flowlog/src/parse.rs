@@ -9,7 +9,7 @@ use std::net::Ipv6Addr;
 
 use rustc_hash::FxHashSet;
 
-use crate::field::{DEFAULT_V2, Field};
+use crate::field::Field;
 use crate::intern::{CACHED_BYTES, CacheEntry, CachedId, Interner, Sym, tail_word};
 use crate::record::{Action, Addr, FlowDirection, FlowRecord, LogStatus, TrafficType};
 
@@ -54,19 +54,6 @@ pub struct Schema {
     fast_path: FastPath,
 }
 
-/// How the lines of a schema are read before the general parser is tried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FastPath {
-    /// The version-2 default order (with or without a header naming it, as AWS writes
-    /// it): [`parse_v2_fast`], with the field of every step known at compile time.
-    DefaultV2,
-    /// Any other order: [`parse_planned`], one jump per field.
-    Planned,
-    /// The general parser alone (for the tests that compare the paths).
-    #[cfg(test)]
-    None,
-}
-
 impl Schema {
     /// The default version-2 format.
     pub fn default_v2() -> Schema {
@@ -82,9 +69,7 @@ impl Schema {
     }
 
     fn new(slots: Vec<Slot>, names: Vec<String>) -> Schema {
-        let default_v2 = slots.len() == DEFAULT_V2.len()
-            && slots.iter().zip(DEFAULT_V2).all(|(slot, field)| *slot == Slot::Known(*field));
-        let fast_path = if default_v2 { FastPath::DefaultV2 } else { FastPath::Planned };
+        let fast_path = FastPath::for_slots(&slots);
         Schema { slots, names, fast_path }
     }
 
@@ -280,12 +265,7 @@ impl LineParser {
         }
         let Ok(schema) = &self.schema else { return None };
         let mut fields = Fields { interner: &mut self.interner, recent: &mut self.recent };
-        match schema.fast_path {
-            FastPath::DefaultV2 => parse_v2_fast(text, UNTIL_NEWLINE, &mut fields, record),
-            FastPath::Planned => parse_planned(&schema.slots, text, UNTIL_NEWLINE, &mut fields, record),
-            #[cfg(test)]
-            FastPath::None => None,
-        }
+        schema.parse_fast(text, UNTIL_NEWLINE, &mut fields, record)
     }
 
     /// Like [`LineParser::parse_line_reusing`] for the line `text[..len]`, where the
@@ -309,13 +289,7 @@ impl LineParser {
             // Anything unusual (a tab, a run of spaces, an IPv6 address, a bad value)
             // leaves the line to the general path below, which gives the same result
             // for every line the fast paths accept and the exact error otherwise.
-            let accepted = match schema.fast_path {
-                FastPath::DefaultV2 => parse_v2_fast(text, line.len(), &mut fields, record),
-                FastPath::Planned => parse_planned(&schema.slots, text, line.len(), &mut fields, record),
-                #[cfg(test)]
-                FastPath::None => None,
-            };
-            if accepted.is_some() {
+            if schema.parse_fast(text, line.len(), &mut fields, record).is_some() {
                 return Ok(LineKind::Record);
             }
         }
@@ -470,12 +444,7 @@ fn load8(line: &[u8], pos: usize) -> u64 {
 #[inline(always)]
 fn token_end(line: &[u8], mut pos: usize) -> usize {
     while let Some(bytes) = line.get(pos..pos + 8).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
-        let w = u64::from_le_bytes(bytes);
-        // Both tests are exact for the lowest flagged byte, which is all we use: borrows
-        // and carries only travel upwards from a byte that is itself flagged.
-        let below = w.wrapping_sub(ONES * 0x21) & !w & HIGH_BITS;
-        let above = (w.wrapping_add(ONES) | w) & HIGH_BITS;
-        let flagged = below | above;
+        let flagged = unprintable(u64::from_le_bytes(bytes));
         if flagged != 0 {
             return pos + (flagged.trailing_zeros() / 8) as usize;
         }
@@ -485,6 +454,16 @@ fn token_end(line: &[u8], mut pos: usize) -> usize {
         pos += 1;
     }
     pos
+}
+
+/// The high bit of every byte of `word` that is not printable ASCII (`0x21..=0x7e`).
+/// Exact for the lowest flagged byte, which is all callers use: borrows and carries
+/// only travel upwards from a byte that is itself flagged.
+#[inline(always)]
+fn unprintable(word: u64) -> u64 {
+    let below = word.wrapping_sub(ONES * 0x21) & !word & HIGH_BITS;
+    let above = (word.wrapping_add(ONES) | word) & HIGH_BITS;
+    below | above
 }
 
 /// The value of `n` (1..=8) ASCII digits starting at byte 0 of `word`, or `None` if
@@ -632,13 +611,57 @@ impl Fields<'_> {
         if len == 1 && id.words[0] == u64::from(b'-') {
             return Ok(Sym::NONE);
         }
-        let recent = &mut self.recent[field as usize];
-        if recent.sym.is_some() && recent.id == id {
-            return Ok(recent.sym);
+        Ok(self.cached_symbol(field, &id, token))
+    }
+
+    /// The planned path's identifier: the printable token at the line's position, its
+    /// words loaded while its end is found. `None` leaves the line to the general path.
+    #[inline(always)]
+    fn symbol_at(&mut self, field: Field, line: &mut FastLine<'_>, last: bool) -> Option<Sym> {
+        let start = line.pos;
+        let first = load8(line.text, start);
+        // `-` alone, the commonest value of the service and sublocation fields: no lookup.
+        let second = (first >> 8) as u8;
+        if first as u8 == b'-' && !(0x21..=0x7e).contains(&second) {
+            line.next_token(start + 1, second, last)?;
+            return Some(Sym::NONE);
         }
-        let sym = self.interner.intern_cached(&id, token);
-        *recent = CacheEntry { id, sym };
-        Ok(sym)
+        let mut id = CachedId { words: [0; CACHED_BYTES / 8], len: 0 };
+        let mut word = first;
+        for index in 0..CACHED_BYTES / 8 {
+            let flagged = unprintable(word);
+            if flagged != 0 {
+                let n = (flagged.trailing_zeros() / 8) as usize;
+                id.words[index] = word & ((1u64 << (8 * n)) - 1);
+                id.len = 8 * index + n;
+                if id.len == 0 {
+                    return None;
+                }
+                // The byte after the token is in the word already.
+                line.next_token(start + id.len, (word >> (8 * n)) as u8, last)?;
+                return Some(self.cached_symbol(field, &id, &line.text[start..start + id.len]));
+            }
+            id.words[index] = word;
+            word = load8(line.text, start + 8 * (index + 1));
+        }
+        // Longer than the cache takes (ECS ARNs, say).
+        let end = token_end(line.text, start + CACHED_BYTES);
+        line.next_token(end, line.byte(end), last)?;
+        Some(self.interner.intern(&line.text[start..end]))
+    }
+
+    /// The symbol of `token`, whose padded words are `id`: the field's previous
+    /// identifier when it repeats (one compare of a few words), else the interner's.
+    #[inline(always)]
+    fn cached_symbol(&mut self, field: Field, id: &CachedId, token: &[u8]) -> Sym {
+        let recent = &mut self.recent[field as usize];
+        // An empty entry has length 0, which no token has: no separate test of its symbol.
+        if recent.id == *id {
+            return recent.sym;
+        }
+        let sym = self.interner.intern_cached(id, token);
+        *recent = CacheEntry { id: *id, sym };
+        sym
     }
 }
 
@@ -792,6 +815,10 @@ struct FastLine<'t> {
 impl FastLine<'_> {
     /// Steps past a token ending at `end` followed by the byte `after`: the last token
     /// must end the line, the others must be followed by exactly one space.
+    ///
+    /// A token followed by a space need not be checked to end before `len`: past `len`
+    /// there are only separators, a CR and the `\n`, so a token there is empty and fails,
+    /// and a last token ending at `len` puts every token before it inside the line.
     #[inline(always)]
     fn next_token(&mut self, end: usize, after: u8, last: bool) -> Option<()> {
         if last {
@@ -799,7 +826,7 @@ impl FastLine<'_> {
             self.pos = end;
             return ends_line.then_some(());
         }
-        if end < self.len && after == b' ' {
+        if after == b' ' {
             self.pos = end + 1;
             return Some(());
         }
@@ -940,10 +967,7 @@ impl<const LAST: bool> ValueSource for NextToken<'_, '_, '_, LAST> {
 
     #[inline(always)]
     fn symbol(&mut self, field: Field) -> Result<Sym, ()> {
-        let start = self.line.pos;
-        let end = start + self.line.token(LAST).ok_or(())?.len();
-        // The token is printable: token_end stopped at the separator after it.
-        self.fields.symbol(field, self.line.text, start, end, true).map_err(|_| ())
+        self.fields.symbol_at(field, self.line, LAST).ok_or(())
     }
 
     #[inline(always)]
@@ -973,27 +997,104 @@ fn parse_planned(
     Some(line.pos)
 }
 
-/// The planned path for the version-2 default order, the commonest by far: every call
-/// names its field, so the jump to the field's code folds away (~12 % fewer instructions
-/// per line than [`parse_planned`] on the same lines, callgrind).
-#[inline]
-fn parse_v2_fast(text: &[u8], len: usize, fields: &mut Fields<'_>, record: &mut FlowRecord) -> Option<usize> {
-    let mut line = FastLine { text, len, pos: 0 };
-    planned_slot::<false>(&mut line, fields, record, Slot::Known(Field::Version))?;
-    planned_slot::<false>(&mut line, fields, record, Slot::Known(Field::AccountId))?;
-    planned_slot::<false>(&mut line, fields, record, Slot::Known(Field::InterfaceId))?;
-    planned_slot::<false>(&mut line, fields, record, Slot::Known(Field::SrcAddr))?;
-    planned_slot::<false>(&mut line, fields, record, Slot::Known(Field::DstAddr))?;
-    planned_slot::<false>(&mut line, fields, record, Slot::Known(Field::SrcPort))?;
-    planned_slot::<false>(&mut line, fields, record, Slot::Known(Field::DstPort))?;
-    planned_slot::<false>(&mut line, fields, record, Slot::Known(Field::Protocol))?;
-    planned_slot::<false>(&mut line, fields, record, Slot::Known(Field::Packets))?;
-    planned_slot::<false>(&mut line, fields, record, Slot::Known(Field::Bytes))?;
-    planned_slot::<false>(&mut line, fields, record, Slot::Known(Field::Start))?;
-    planned_slot::<false>(&mut line, fields, record, Slot::Known(Field::End))?;
-    planned_slot::<false>(&mut line, fields, record, Slot::Known(Field::Action))?;
-    planned_slot::<true>(&mut line, fields, record, Slot::Known(Field::LogStatus))?;
-    Some(line.pos)
+/// The field orders read by straight-line code: one function per order in which every
+/// call names its field, so the per-token jump of [`parse_planned`] folds away (the
+/// version-2 default order through the planned loop cost ~20 % more per line,
+/// callgrind). The orders are the ones AWS writes or documents and users configure:
+/// the default, the "all fields of version N" formats (the catalogue in order), and
+/// the simulator's v5 format. A schema is matched against them once, when its header
+/// is read; every other order keeps its plan.
+macro_rules! straight_line_orders {
+    ($( $(#[$doc:meta])* $variant:ident: $order:ident, $parse:ident = [$($field:ident)+ ; $last:ident]; )+) => {
+        $(
+            $(#[$doc])*
+            pub const $order: &[Field] = &[$(Field::$field,)+ Field::$last];
+
+            #[inline]
+            fn $parse(text: &[u8], len: usize, fields: &mut Fields<'_>, record: &mut FlowRecord) -> Option<usize> {
+                let mut line = FastLine { text, len, pos: 0 };
+                $( planned_slot::<false>(&mut line, fields, record, Slot::Known(Field::$field))?; )+
+                planned_slot::<true>(&mut line, fields, record, Slot::Known(Field::$last))?;
+                Some(line.pos)
+            }
+        )+
+
+        /// Every straight-line order, for the tests that compare the paths.
+        #[cfg(test)]
+        const STRAIGHT_LINE_ORDERS: &[(&[Field], FastPath)] = &[$( ($order, FastPath::$variant), )+];
+
+        /// How the lines of a schema are read before the general parser is tried.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        enum FastPath {
+            $( $variant, )+
+            /// Any other order: [`parse_planned`], one jump per field.
+            Planned,
+            /// The general parser alone (for the tests that compare the paths).
+            #[cfg(test)]
+            None,
+        }
+
+        impl FastPath {
+            /// The straight-line order `slots` are in, if any.
+            fn for_slots(slots: &[Slot]) -> FastPath {
+                $(
+                    if slots.len() == $order.len() && slots.iter().zip($order).all(|(slot, field)| *slot == Slot::Known(*field)) {
+                        return FastPath::$variant;
+                    }
+                )+
+                FastPath::Planned
+            }
+        }
+
+        impl Schema {
+            /// Reads a line of this schema the fast way: one `match` on the path chosen
+            /// when the schema was made (see [`parse_planned`] for `text`, `len` and the result).
+            #[inline(always)]
+            fn parse_fast(&self, text: &[u8], len: usize, fields: &mut Fields<'_>, record: &mut FlowRecord) -> Option<usize> {
+                match self.fast_path {
+                    $( FastPath::$variant => $parse(text, len, fields, record), )+
+                    FastPath::Planned => parse_planned(&self.slots, text, len, fields, record),
+                    #[cfg(test)]
+                    FastPath::None => None,
+                }
+            }
+        }
+    };
+}
+
+straight_line_orders! {
+    /// The default (version 2) format, in its fixed order.
+    DefaultV2: DEFAULT_V2, parse_default_v2 = [
+        Version AccountId InterfaceId SrcAddr DstAddr SrcPort DstPort Protocol Packets Bytes Start End Action
+        ; LogStatus
+    ];
+    /// Every field of version 3, in AWS's catalogue order.
+    AllV3: ALL_V3, parse_all_v3 = [
+        Version AccountId InterfaceId SrcAddr DstAddr SrcPort DstPort Protocol Packets Bytes Start End Action
+        LogStatus VpcId SubnetId InstanceId TcpFlags Type PktSrcAddr
+        ; PktDstAddr
+    ];
+    /// Every field of version 4, in AWS's catalogue order.
+    AllV4: ALL_V4, parse_all_v4 = [
+        Version AccountId InterfaceId SrcAddr DstAddr SrcPort DstPort Protocol Packets Bytes Start End Action
+        LogStatus VpcId SubnetId InstanceId TcpFlags Type PktSrcAddr PktDstAddr Region AzId SublocationType
+        ; SublocationId
+    ];
+    /// Every field of version 5, in AWS's catalogue order.
+    AllV5: ALL_V5, parse_all_v5 = [
+        Version AccountId InterfaceId SrcAddr DstAddr SrcPort DstPort Protocol Packets Bytes Start End Action
+        LogStatus VpcId SubnetId InstanceId TcpFlags Type PktSrcAddr PktDstAddr Region AzId SublocationType
+        SublocationId PktSrcAwsService PktDstAwsService FlowDirection
+        ; TrafficPath
+    ];
+    /// The v5 custom format `flowhound simulate` writes: every v2–v5 field it fills,
+    /// deliberately not in catalogue order.
+    SimulatorV5: SIMULATOR_V5, parse_simulator_v5 = [
+        Version AccountId Region AzId VpcId SubnetId InstanceId InterfaceId FlowDirection TrafficPath SrcAddr
+        DstAddr PktSrcAddr PktDstAddr SrcPort DstPort Protocol TcpFlags Type Packets Bytes Start End Action
+        LogStatus PktSrcAwsService
+        ; PktDstAwsService
+    ];
 }
 
 #[inline(always)]
@@ -1532,7 +1633,13 @@ mod tests {
     }
 
     /// A value for one slot of a plan: mostly one of its kind, sometimes anything.
+    /// A value of the slot's kind, or sometimes anything.
     fn slot_value(slot: Slot) -> proptest::strategy::BoxedStrategy<String> {
+        prop_oneof![8 => valid_value(slot), 1 => v2_value()].boxed()
+    }
+
+    /// A value of the slot's kind.
+    fn valid_value(slot: Slot) -> proptest::strategy::BoxedStrategy<String> {
         let number = prop_oneof![
             3 => (0u64..256).prop_map(|v| v.to_string()),
             2 => (0u64..5_000_000_000).prop_map(|v| v.to_string()),
@@ -1540,7 +1647,7 @@ mod tests {
         ]
         .boxed();
         let words = |words: &[&'static str]| prop::sample::select(words.to_vec()).prop_map(String::from).boxed();
-        let valid = match slot {
+        match slot {
             Slot::Known(Field::SrcAddr | Field::DstAddr | Field::PktSrcAddr | Field::PktDstAddr) => prop_oneof![
                 6 => (any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(a, b, c, d)| format!("{a}.{b}.{c}.{d}")),
                 1 => Just("2001:db8::5".to_string()),
@@ -1564,59 +1671,64 @@ mod tests {
                 | Field::TrafficPath
                 | Field::EncryptionStatus,
             ) => number,
+            // Identifiers of up to five words, across the 32 bytes the cache takes.
             Slot::Known(_) | Slot::Unknown => prop_oneof![
                 6 => (0u32..50).prop_map(|v| format!("id-{v:x}")),
+                2 => "[a-z0-9-]{1,40}",
                 1 => Just("-".to_string()),
             ]
             .boxed(),
-        };
-        prop_oneof![8 => valid, 1 => v2_value()].boxed()
+        }
     }
 
     /// A header of known fields in a random order (sometimes with an unknown name) and
     /// lines for it.
+    /// Half the time one of the straight-line orders.
     fn planned_lines() -> impl Strategy<Value = (String, Vec<String>)> {
         let order = Just(Field::ALL.to_vec()).prop_shuffle();
         let keep = proptest::collection::vec(proptest::bool::weighted(0.4), Field::ALL.len());
         let unknown_at = proptest::option::of(0usize..Field::ALL.len());
-        (order, keep, unknown_at)
-            .prop_filter_map("no fields", |(order, keep, unknown_at)| {
-                let mut slots: Vec<Slot> =
-                    order.iter().zip(&keep).filter(|(_, k)| **k).map(|(f, _)| Slot::Known(*f)).collect();
-                if let Some(at) = unknown_at {
-                    slots.insert(at.min(slots.len()), Slot::Unknown);
+        let random_order = (order, keep, unknown_at).prop_filter_map("no fields", |(order, keep, unknown_at)| {
+            let mut slots: Vec<Slot> =
+                order.iter().zip(&keep).filter(|(_, k)| **k).map(|(f, _)| Slot::Known(*f)).collect();
+            if let Some(at) = unknown_at {
+                slots.insert(at.min(slots.len()), Slot::Unknown);
+            }
+            (!slots.is_empty()).then_some(slots)
+        });
+        let straight_line = prop::sample::select(STRAIGHT_LINE_ORDERS.to_vec())
+            .prop_map(|(order, _)| order.iter().map(|&field| Slot::Known(field)).collect::<Vec<_>>());
+        prop_oneof![random_order, straight_line].prop_flat_map(|slots| {
+            let sep = prop_oneof![20 => Just(" "), 1 => Just("  "), 1 => Just("\t")];
+            let tail = prop_oneof![10 => Just(""), 1 => Just(" "), 1 => Just("\r"), 1 => Just(" 7")];
+            // Lines of many fields are rarely all valid with one value per field left to
+            // chance: half the lines are built of valid values only.
+            let values = prop_oneof![
+                slots.iter().map(|&slot| slot_value(slot)).collect::<Vec<_>>(),
+                slots.iter().map(|&slot| valid_value(slot)).collect::<Vec<_>>(),
+            ];
+            let seps = prop_oneof![proptest::collection::vec(sep, slots.len()), Just(vec![" "; slots.len()]),];
+            let line = (values, seps, tail).prop_map(|(values, seps, tail)| {
+                let mut line = String::new();
+                for (index, value) in values.iter().enumerate() {
+                    if index > 0 {
+                        line.push_str(seps[index]);
+                    }
+                    line.push_str(value);
                 }
-                (!slots.is_empty()).then_some(slots)
-            })
-            .prop_flat_map(|slots| {
-                let sep = prop_oneof![20 => Just(" "), 1 => Just("  "), 1 => Just("\t")];
-                let tail = prop_oneof![10 => Just(""), 1 => Just(" "), 1 => Just("\r"), 1 => Just(" 7")];
-                let line = (
-                    slots.iter().map(|&slot| slot_value(slot)).collect::<Vec<_>>(),
-                    proptest::collection::vec(sep, slots.len()),
-                    tail,
-                )
-                    .prop_map(|(values, seps, tail)| {
-                        let mut line = String::new();
-                        for (index, value) in values.iter().enumerate() {
-                            if index > 0 {
-                                line.push_str(seps[index]);
-                            }
-                            line.push_str(value);
-                        }
-                        line.push_str(tail);
-                        line
-                    });
-                let header = slots
-                    .iter()
-                    .map(|slot| match slot {
-                        Slot::Known(field) => field.name(),
-                        Slot::Unknown => "future-field",
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                (Just(header), proptest::collection::vec(line, 1..5))
-            })
+                line.push_str(tail);
+                line
+            });
+            let header = slots
+                .iter()
+                .map(|slot| match slot {
+                    Slot::Known(field) => field.name(),
+                    Slot::Unknown => "future-field",
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            (Just(header), proptest::collection::vec(line, 1..5))
+        })
     }
 
     /// A line that [`LineParser::parse_record_line`] takes from the start of `text` is
@@ -1711,6 +1823,46 @@ mod tests {
                 }
             }
         }
+    }
+
+    proptest::proptest! {
+        /// Dotted quads follow the standard library's rules (which also refuse leading
+        /// zeros), whatever the digits, dots and lengths.
+        #[test]
+        fn ipv4_addresses_parse_as_the_standard_library_parses_them(text in "[0-9.]{0,17}") {
+            let expected = text.parse::<std::net::Ipv4Addr>().ok().map(u32::from);
+            proptest::prop_assert_eq!(parse_ipv4(text.as_bytes()), expected, "{:?}", text);
+        }
+
+        #[test]
+        fn ipv4_addresses_of_four_octets_parse(octets in proptest::array::uniform4(0u32..300), zero_pad in 0usize..4) {
+            let mut parts: Vec<String> = octets.iter().map(|o| o.to_string()).collect();
+            if zero_pad < 4 {
+                parts[zero_pad].insert(0, '0');
+            }
+            let text = parts.join(".");
+            let expected = text.parse::<std::net::Ipv4Addr>().ok().map(u32::from);
+            proptest::prop_assert_eq!(parse_ipv4(text.as_bytes()), expected, "{:?}", text);
+        }
+    }
+
+    #[test]
+    fn straight_line_orders_are_recognised_from_their_headers() {
+        for &(order, fast_path) in STRAIGHT_LINE_ORDERS {
+            let header = order.iter().map(|f| f.name()).collect::<Vec<_>>().join(" ");
+            assert_eq!(Schema::from_header(header.as_bytes()).unwrap().fast_path, fast_path, "{header}");
+            // One field less, or two swapped, is another order: planned.
+            assert_eq!(Schema::from_fields(&order[1..]).fast_path, FastPath::Planned);
+            let mut swapped = order.to_vec();
+            swapped.swap(1, 2);
+            assert_eq!(Schema::from_fields(&swapped).fast_path, FastPath::Planned);
+        }
+        // The "all fields" orders are the catalogue up to their version.
+        for (order, version) in [(ALL_V3, 3), (ALL_V4, 4), (ALL_V5, 5)] {
+            let catalogue: Vec<Field> = Field::ALL.iter().copied().filter(|f| f.version() <= version).collect();
+            assert_eq!(order, catalogue.as_slice());
+        }
+        assert_eq!(Schema::default_v2().fast_path, FastPath::DefaultV2);
     }
 
     #[test]

@@ -144,7 +144,7 @@ mod itoa_like {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::field::DEFAULT_V2;
+    use crate::parse::DEFAULT_V2;
     use crate::parse::{Line, LineParser};
 
     #[test]

@@ -33,35 +33,7 @@ use crate::{DAY, SimError};
 
 /// The v5 custom format: every v2–v5 field the simulator fills, deliberately NOT in
 /// AWS catalogue order, so readers must honour the header line.
-pub const V5_FIELDS: &[Field] = &[
-    Field::Version,
-    Field::AccountId,
-    Field::Region,
-    Field::AzId,
-    Field::VpcId,
-    Field::SubnetId,
-    Field::InstanceId,
-    Field::InterfaceId,
-    Field::FlowDirection,
-    Field::TrafficPath,
-    Field::SrcAddr,
-    Field::DstAddr,
-    Field::PktSrcAddr,
-    Field::PktDstAddr,
-    Field::SrcPort,
-    Field::DstPort,
-    Field::Protocol,
-    Field::TcpFlags,
-    Field::Type,
-    Field::Packets,
-    Field::Bytes,
-    Field::Start,
-    Field::End,
-    Field::Action,
-    Field::LogStatus,
-    Field::PktSrcAwsService,
-    Field::PktDstAwsService,
-];
+pub const V5_FIELDS: &[Field] = flowhound_flowlog::SIMULATOR_V5;
 
 /// The Parquet columns: the catalogue's fields up to version 5 in AWS catalogue order, less
 /// the sublocation fields (the simulated VPC has no Outposts or Local Zones). Columns are
