@@ -300,6 +300,19 @@ pub struct FeatureState {
     monitored_horizons: FxHashSet<(Addr, u64)>,
     /// Counts since the last drain.
     stats: ExtractStats,
+    /// What a drain takes out of the tables, kept (empty) from drain to drain: collected
+    /// afresh, these lists of wide entries grew by doubling into freshly faulted memory
+    /// at every drain.
+    #[serde(skip)]
+    drained: Drained,
+}
+
+/// Reused lists of the entries a drain removes; always empty between calls.
+#[derive(Debug, Clone, Default)]
+struct Drained {
+    hosts: Vec<((Addr, u64), HostAcc)>,
+    edges: Vec<(EdgeKey, EdgeParts)>,
+    pairs: Vec<(PairKey, PairAcc)>,
 }
 
 /// What the interfaces' records say about their own addresses, from everything seen so far.
@@ -349,6 +362,7 @@ impl FeatureState {
             skipdata: FxHashSet::default(),
             monitored_horizons: FxHashSet::default(),
             stats: ExtractStats::default(),
+            drained: Drained::default(),
             config_fingerprint: cfg.fingerprint(),
             cfg,
         }
@@ -617,11 +631,12 @@ impl FeatureState {
         let horizon = self.cfg.horizon_secs();
         let cap = self.cfg.limits.max_events_per_pair;
         let closed = |h: u64| h.saturating_add(horizon) <= watermark;
-        let mut taken: Vec<(PairKey, PairAcc)> = self.pairs.extract_if(|key, _| closed(key.horizon)).collect();
+        let mut taken = std::mem::take(&mut self.drained.pairs);
+        taken.extend(self.pairs.extract_if(|key, _| closed(key.horizon)));
         // Sorted on the unique keys rather than the wide series after.
         taken.sort_unstable_by_key(|(k, _)| (k.host, k.peer, k.port, k.protocol, k.horizon));
         let mut pairs = Vec::with_capacity(taken.len());
-        for (key, pair) in taken {
+        for (key, pair) in taken.drain(..) {
             if resolution.gateway_addrs.contains(&key.host) {
                 continue;
             }
@@ -648,6 +663,7 @@ impl FeatureState {
             self.stats.events_dropped += series.events_dropped;
             pairs.push(series);
         }
+        self.drained.pairs = taken;
         pairs
     }
 
@@ -809,7 +825,8 @@ impl FeatureState {
     fn take_windows(&mut self, watermark: u64, resolution: &Resolution) -> (Vec<HostWindow>, Vec<InternalEdge>) {
         let window_secs = self.cfg.window_secs();
         let closed = |window: u64| window + window_secs <= watermark;
-        let mut hosts: Vec<((Addr, u64), HostAcc)> = self.hosts.extract_if(|key, _| closed(key.1)).collect();
+        let mut hosts = std::mem::take(&mut self.drained.hosts);
+        hosts.extend(self.hosts.extract_if(|key, _| closed(key.1)));
         // Sorted here, on the unique keys, rather than the wide output rows after.
         hosts.sort_unstable_by_key(|((host, window), _)| (*window, *host));
         // Captures only known once interface addresses are: mark those hosts as monitored.
@@ -846,7 +863,7 @@ impl FeatureState {
         };
         let limits = &self.cfg.limits;
         let mut rows = Vec::with_capacity(hosts.len());
-        for ((host, window), acc) in hosts {
+        for ((host, window), acc) in hosts.drain(..) {
             if resolution.gateway_addrs.contains(&host) {
                 self.stats.duplicates_dropped += acc.records();
                 continue;
@@ -883,10 +900,12 @@ impl FeatureState {
             rows.push(row(&self.cfg, host, window, &total, interface_id, instance_id, incomplete));
         }
 
-        let mut taken: Vec<(EdgeKey, EdgeParts)> = self.edges.extract_if(|key, _| closed(key.window)).collect();
+        self.drained.hosts = hosts;
+        let mut taken = std::mem::take(&mut self.drained.edges);
+        taken.extend(self.edges.extract_if(|key, _| closed(key.window)));
         taken.sort_unstable_by_key(|(k, _)| (k.window, k.src, k.dst, k.port, k.protocol));
         let mut edges = Vec::with_capacity(taken.len());
-        for (key, parts) in taken {
+        for (key, parts) in taken.drain(..) {
             if resolution.gateway_addrs.contains(&key.src) || resolution.gateway_addrs.contains(&key.dst) {
                 continue;
             }
@@ -913,6 +932,7 @@ impl FeatureState {
                 syn: e.syn,
             });
         }
+        self.drained.edges = taken;
         self.skipdata.retain(|&(_, window)| !closed(window));
         (rows, edges)
     }
