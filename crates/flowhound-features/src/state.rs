@@ -407,17 +407,47 @@ impl FeatureState {
     }
 
     /// Adds one side of a flow to `host`'s window; the logging interface is the host's own
-    /// when `local` names it.
+    /// when `local` names it. A `superseded` copy (see [`FeatureState::superseded`]) only
+    /// marks the logging host as monitored and counts as a dropped duplicate.
     #[inline]
-    fn credit(&mut self, host: Addr, window: u64, local: Option<Addr>, eni: Option<IdIx>, cond: Cond, c: Contribution) {
+    #[allow(clippy::too_many_arguments)]
+    fn credit(
+        &mut self,
+        host: Addr,
+        window: u64,
+        local: Option<Addr>,
+        eni: Option<IdIx>,
+        cond: Cond,
+        superseded: bool,
+        c: Contribution,
+    ) {
         let limits = &self.cfg.limits;
         let (cap_peers, cap_ports) = (limits.max_peers_per_host_window, limits.max_ports_per_host_window);
-        if let Some(acc) = self.host_acc(host, window) {
-            if local == Some(host) {
-                acc.monitored = true;
-                acc.note_eni(eni);
-            }
+        let Some(acc) = self.host_acc(host, window) else { return };
+        if local == Some(host) {
+            acc.monitored = true;
+            acc.note_eni(eni);
+        }
+        if superseded {
+            self.stats.duplicates_dropped += u64::from(c.primary);
+        } else {
             acc.add(cond, c, cap_peers, cap_ports);
+        }
+    }
+
+    /// True when a copy under `cond` can already be seen never to count: a receiver's or a
+    /// gateway's copy whose sender (or either end) has a capture of its own in the window.
+    /// Being monitored only ever turns on (merges keep it, drains take the whole window),
+    /// so the drain would drop the copy; dropping it now spares the conditional part
+    /// that would hold it until then. Half the records of logs with `flow-direction` are
+    /// such copies of flows between monitored hosts.
+    #[inline]
+    fn superseded(&self, cond: Cond, window: u64) -> bool {
+        let monitored = |a: Addr| self.hosts.get(&(a, window)).is_some_and(|h| h.monitored);
+        match cond {
+            Cond::Unmonitored(a) => monitored(a),
+            Cond::Neither(a, b) => monitored(a) || monitored(b),
+            Cond::Always | Cond::ByEni { .. } => false,
         }
     }
 
@@ -532,9 +562,10 @@ impl FeatureState {
             syn,
             aws_service: r.pkt_dst_aws_service.is_some(),
         };
+        let superseded = self.superseded(cond, window);
         if src_internal {
             let c = Contribution { flow: out_flow, out: true, primary: true };
-            self.credit(ps, window, local, eni, cond, c);
+            self.credit(ps, window, local, eni, cond, superseded, c);
         }
         if dst_internal {
             let flow = Flow {
@@ -543,9 +574,11 @@ impl FeatureState {
                 aws_service: r.pkt_src_aws_service.is_some(),
                 ..out_flow
             };
-            self.credit(pd, window, local, eni, cond, Contribution { flow, out: false, primary: !src_internal });
+            let c = Contribution { flow, out: false, primary: !src_internal };
+            self.credit(pd, window, local, eni, cond, superseded, c);
         }
-        if src_internal && dst_internal {
+        // A superseded copy's edge counts would be dropped with it.
+        if src_internal && dst_internal && !superseded {
             let key = EdgeKey { window, src: ps, dst: pd, port: r.dstport.unwrap_or(0), protocol };
             let len = self.edges.len();
             let parts = match self.edges.entry(key) {
