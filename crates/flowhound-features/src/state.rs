@@ -408,7 +408,8 @@ impl FeatureState {
 
     /// Adds one side of a flow to `host`'s window; the logging interface is the host's own
     /// when `local` names it. A `superseded` copy (see [`FeatureState::superseded`]) only
-    /// marks the logging host as monitored and counts as a dropped duplicate.
+    /// marks the logging host as monitored and counts as a dropped duplicate (without
+    /// opening a window for a host it does not mark: that window would have no row).
     #[inline]
     #[allow(clippy::too_many_arguments)]
     fn credit(
@@ -421,6 +422,11 @@ impl FeatureState {
         superseded: bool,
         c: Contribution,
     ) {
+        if superseded && local != Some(host) {
+            // Nothing to note for this host: no lookup either.
+            self.stats.duplicates_dropped += u64::from(c.primary);
+            return;
+        }
         let limits = &self.cfg.limits;
         let (cap_peers, cap_ports) = (limits.max_peers_per_host_window, limits.max_ports_per_host_window);
         let Some(acc) = self.host_acc(host, window) else { return };
