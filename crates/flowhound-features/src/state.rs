@@ -300,6 +300,19 @@ pub struct FeatureState {
     monitored_horizons: FxHashSet<(Addr, u64)>,
     /// Counts since the last drain.
     stats: ExtractStats,
+    /// What a drain takes out of the tables, kept (empty) from drain to drain: collected
+    /// afresh, these lists of wide entries grew by doubling into freshly faulted memory
+    /// at every drain.
+    #[serde(skip)]
+    drained: Drained,
+}
+
+/// Reused lists of the entries a drain removes; always empty between calls.
+#[derive(Debug, Clone, Default)]
+struct Drained {
+    hosts: Vec<((Addr, u64), HostAcc)>,
+    edges: Vec<(EdgeKey, EdgeParts)>,
+    pairs: Vec<(PairKey, PairAcc)>,
 }
 
 /// What the interfaces' records say about their own addresses, from everything seen so far.
@@ -349,6 +362,7 @@ impl FeatureState {
             skipdata: FxHashSet::default(),
             monitored_horizons: FxHashSet::default(),
             stats: ExtractStats::default(),
+            drained: Drained::default(),
             config_fingerprint: cfg.fingerprint(),
             cfg,
         }
@@ -393,17 +407,53 @@ impl FeatureState {
     }
 
     /// Adds one side of a flow to `host`'s window; the logging interface is the host's own
-    /// when `local` names it.
+    /// when `local` names it. A `superseded` copy (see [`FeatureState::superseded`]) only
+    /// marks the logging host as monitored and counts as a dropped duplicate (without
+    /// opening a window for a host it does not mark: that window would have no row).
     #[inline]
-    fn credit(&mut self, host: Addr, window: u64, local: Option<Addr>, eni: Option<IdIx>, cond: Cond, c: Contribution) {
+    #[allow(clippy::too_many_arguments)]
+    fn credit(
+        &mut self,
+        host: Addr,
+        window: u64,
+        local: Option<Addr>,
+        eni: Option<IdIx>,
+        cond: Cond,
+        superseded: bool,
+        c: Contribution,
+    ) {
+        if superseded && local != Some(host) {
+            // Nothing to note for this host: no lookup either.
+            self.stats.duplicates_dropped += u64::from(c.primary);
+            return;
+        }
         let limits = &self.cfg.limits;
         let (cap_peers, cap_ports) = (limits.max_peers_per_host_window, limits.max_ports_per_host_window);
-        if let Some(acc) = self.host_acc(host, window) {
-            if local == Some(host) {
-                acc.monitored = true;
-                acc.note_eni(eni);
-            }
+        let Some(acc) = self.host_acc(host, window) else { return };
+        if local == Some(host) {
+            acc.monitored = true;
+            acc.note_eni(eni);
+        }
+        if superseded {
+            self.stats.duplicates_dropped += u64::from(c.primary);
+        } else {
             acc.add(cond, c, cap_peers, cap_ports);
+        }
+    }
+
+    /// True when a copy under `cond` can already be seen never to count: a receiver's or a
+    /// gateway's copy whose sender (or either end) has a capture of its own in the window.
+    /// Being monitored only ever turns on (merges keep it, drains take the whole window),
+    /// so the drain would drop the copy; dropping it now spares the conditional part
+    /// that would hold it until then. Half the records of logs with `flow-direction` are
+    /// such copies of flows between monitored hosts.
+    #[inline]
+    fn superseded(&self, cond: Cond, window: u64) -> bool {
+        let monitored = |a: Addr| self.hosts.get(&(a, window)).is_some_and(|h| h.monitored);
+        match cond {
+            Cond::Unmonitored(a) => monitored(a),
+            Cond::Neither(a, b) => monitored(a) || monitored(b),
+            Cond::Always | Cond::ByEni { .. } => false,
         }
     }
 
@@ -518,9 +568,10 @@ impl FeatureState {
             syn,
             aws_service: r.pkt_dst_aws_service.is_some(),
         };
+        let superseded = self.superseded(cond, window);
         if src_internal {
             let c = Contribution { flow: out_flow, out: true, primary: true };
-            self.credit(ps, window, local, eni, cond, c);
+            self.credit(ps, window, local, eni, cond, superseded, c);
         }
         if dst_internal {
             let flow = Flow {
@@ -529,9 +580,11 @@ impl FeatureState {
                 aws_service: r.pkt_src_aws_service.is_some(),
                 ..out_flow
             };
-            self.credit(pd, window, local, eni, cond, Contribution { flow, out: false, primary: !src_internal });
+            let c = Contribution { flow, out: false, primary: !src_internal };
+            self.credit(pd, window, local, eni, cond, superseded, c);
         }
-        if src_internal && dst_internal {
+        // A superseded copy's edge counts would be dropped with it.
+        if src_internal && dst_internal && !superseded {
             let key = EdgeKey { window, src: ps, dst: pd, port: r.dstport.unwrap_or(0), protocol };
             let len = self.edges.len();
             let parts = match self.edges.entry(key) {
@@ -617,11 +670,12 @@ impl FeatureState {
         let horizon = self.cfg.horizon_secs();
         let cap = self.cfg.limits.max_events_per_pair;
         let closed = |h: u64| h.saturating_add(horizon) <= watermark;
-        let mut taken: Vec<(PairKey, PairAcc)> = self.pairs.extract_if(|key, _| closed(key.horizon)).collect();
+        let mut taken = std::mem::take(&mut self.drained.pairs);
+        taken.extend(self.pairs.extract_if(|key, _| closed(key.horizon)));
         // Sorted on the unique keys rather than the wide series after.
         taken.sort_unstable_by_key(|(k, _)| (k.host, k.peer, k.port, k.protocol, k.horizon));
         let mut pairs = Vec::with_capacity(taken.len());
-        for (key, pair) in taken {
+        for (key, pair) in taken.drain(..) {
             if resolution.gateway_addrs.contains(&key.host) {
                 continue;
             }
@@ -648,6 +702,7 @@ impl FeatureState {
             self.stats.events_dropped += series.events_dropped;
             pairs.push(series);
         }
+        self.drained.pairs = taken;
         pairs
     }
 
@@ -809,7 +864,8 @@ impl FeatureState {
     fn take_windows(&mut self, watermark: u64, resolution: &Resolution) -> (Vec<HostWindow>, Vec<InternalEdge>) {
         let window_secs = self.cfg.window_secs();
         let closed = |window: u64| window + window_secs <= watermark;
-        let mut hosts: Vec<((Addr, u64), HostAcc)> = self.hosts.extract_if(|key, _| closed(key.1)).collect();
+        let mut hosts = std::mem::take(&mut self.drained.hosts);
+        hosts.extend(self.hosts.extract_if(|key, _| closed(key.1)));
         // Sorted here, on the unique keys, rather than the wide output rows after.
         hosts.sort_unstable_by_key(|((host, window), _)| (*window, *host));
         // Captures only known once interface addresses are: mark those hosts as monitored.
@@ -846,7 +902,7 @@ impl FeatureState {
         };
         let limits = &self.cfg.limits;
         let mut rows = Vec::with_capacity(hosts.len());
-        for ((host, window), acc) in hosts {
+        for ((host, window), acc) in hosts.drain(..) {
             if resolution.gateway_addrs.contains(&host) {
                 self.stats.duplicates_dropped += acc.records();
                 continue;
@@ -883,10 +939,12 @@ impl FeatureState {
             rows.push(row(&self.cfg, host, window, &total, interface_id, instance_id, incomplete));
         }
 
-        let mut taken: Vec<(EdgeKey, EdgeParts)> = self.edges.extract_if(|key, _| closed(key.window)).collect();
+        self.drained.hosts = hosts;
+        let mut taken = std::mem::take(&mut self.drained.edges);
+        taken.extend(self.edges.extract_if(|key, _| closed(key.window)));
         taken.sort_unstable_by_key(|(k, _)| (k.window, k.src, k.dst, k.port, k.protocol));
         let mut edges = Vec::with_capacity(taken.len());
-        for (key, parts) in taken {
+        for (key, parts) in taken.drain(..) {
             if resolution.gateway_addrs.contains(&key.src) || resolution.gateway_addrs.contains(&key.dst) {
                 continue;
             }
@@ -913,6 +971,7 @@ impl FeatureState {
                 syn: e.syn,
             });
         }
+        self.drained.edges = taken;
         self.skipdata.retain(|&(_, window)| !closed(window));
         (rows, edges)
     }

@@ -82,6 +82,12 @@ fn flow_on_both_interfaces_counts_once_per_direction() {
     assert_eq!((f.edges[1].dst_port, f.edges[1].bytes), (40000, 5000));
     // Internal peers are not beaconing pairs.
     assert!(f.pairs.is_empty());
+    // Read the other way round, the receiver's copy of the first flow (not the second)
+    // arrives after its sender's capture and is dropped on arrival: same result.
+    let reversed = run(&[&b, &a]);
+    assert_eq!(reversed.rows, f.rows);
+    assert_eq!(reversed.edges, f.edges);
+    assert_eq!(reversed.stats.duplicates_dropped, 2);
 }
 
 fn nat_objects() -> (String, String) {
