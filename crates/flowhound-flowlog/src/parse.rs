@@ -1633,7 +1633,6 @@ mod tests {
     }
 
     /// A value for one slot of a plan: mostly one of its kind, sometimes anything.
-    /// A value of the slot's kind, or sometimes anything.
     fn slot_value(slot: Slot) -> proptest::strategy::BoxedStrategy<String> {
         prop_oneof![8 => valid_value(slot), 1 => v2_value()].boxed()
     }
@@ -1682,8 +1681,7 @@ mod tests {
     }
 
     /// A header of known fields in a random order (sometimes with an unknown name) and
-    /// lines for it.
-    /// Half the time one of the straight-line orders.
+    /// lines for it; half the time the header is one of the straight-line orders.
     fn planned_lines() -> impl Strategy<Value = (String, Vec<String>)> {
         let order = Just(Field::ALL.to_vec()).prop_shuffle();
         let keep = proptest::collection::vec(proptest::bool::weighted(0.4), Field::ALL.len());

@@ -144,8 +144,7 @@ mod itoa_like {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::DEFAULT_V2;
-    use crate::parse::{Line, LineParser};
+    use crate::parse::{DEFAULT_V2, Line, LineParser};
 
     #[test]
     fn renders_and_parses_back() {
