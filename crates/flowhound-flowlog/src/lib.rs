@@ -27,7 +27,10 @@ pub use intern::{Interner, Sym};
 pub use keylayout::{KeyInfo, MAX_START_BEFORE_BUCKET_SECS};
 pub use parquet::read_parquet;
 pub use parse::{DEFAULT_V2, Line, LineError, LineKind, LineParser, MAX_HEADER_FIELDS, SIMULATOR_V5, Schema};
-pub use reader::{DEFAULT_IN_MEMORY_GZIP_BYTES, GzipInMemory, NullSink, ReadOptions, RecordSink, read_stream};
+pub use reader::{
+    DEFAULT_IN_MEMORY_GZIP_BYTES, DEFAULT_MAX_DECOMPRESSED_BYTES, DEFAULT_MAX_LINE_BYTES, GzipInMemory, NullSink,
+    ReadOptions, RecordSink, read_stream,
+};
 pub use record::{Action, Addr, EcsFields, FlowDirection, FlowRecord, LogStatus, TrafficType};
 pub use report::{MalformedLine, ObjectError, ObjectFormat, ObjectReport, PlaceholderCounts, ScanSummary};
 pub use source::{

@@ -40,13 +40,20 @@ pub struct ReadOptions {
 /// few hundred MB decompressed, most far less.
 pub const DEFAULT_IN_MEMORY_GZIP_BYTES: u64 = 256 * 1024 * 1024;
 
+/// The default of [`ReadOptions::max_line_bytes`]: lines over 64 KiB are malformed.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// The default of [`ReadOptions::max_decompressed_bytes`]: far above any real flow-log
+/// object, far below what a decompression bomb would inflate to.
+pub const DEFAULT_MAX_DECOMPRESSED_BYTES: u64 = 16 * 1024 * 1024 * 1024;
+
 impl Default for ReadOptions {
     fn default() -> Self {
         ReadOptions {
             from: None,
             to: None,
-            max_line_bytes: 64 * 1024,
-            max_decompressed_bytes: 16 * 1024 * 1024 * 1024,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
             malformed_samples: 5,
             default_schema: Schema::default_v2(),
             in_memory_gzip_bytes: DEFAULT_IN_MEMORY_GZIP_BYTES,

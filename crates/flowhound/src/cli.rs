@@ -64,10 +64,10 @@ pub struct SourceArgs {
     #[arg(long)]
     pub skip_corrupt: bool,
     /// Largest decompressed size of one object, in bytes (decompression-bomb guard).
-    #[arg(long, default_value_t = 16 * 1024 * 1024 * 1024)]
+    #[arg(long, default_value_t = flowhound_flowlog::DEFAULT_MAX_DECOMPRESSED_BYTES)]
     pub max_object_bytes: u64,
     /// Longest accepted line, in bytes; longer lines are counted as malformed.
-    #[arg(long, default_value_t = 64 * 1024)]
+    #[arg(long, default_value_t = flowhound_flowlog::DEFAULT_MAX_LINE_BYTES)]
     pub max_line_bytes: usize,
     /// Gzip objects up to this size (compressed and declared decompressed) are inflated in
     /// memory, one buffer per thread, which is faster; larger ones stream. 0 streams all.

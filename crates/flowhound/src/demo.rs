@@ -30,8 +30,8 @@ fn source(dir: &Path) -> SourceArgs {
         from: None,
         to: None,
         skip_corrupt: false,
-        max_object_bytes: 16 * 1024 * 1024 * 1024,
-        max_line_bytes: 64 * 1024,
+        max_object_bytes: flowhound_flowlog::DEFAULT_MAX_DECOMPRESSED_BYTES,
+        max_line_bytes: flowhound_flowlog::DEFAULT_MAX_LINE_BYTES,
         in_memory_gzip_bytes: flowhound_flowlog::DEFAULT_IN_MEMORY_GZIP_BYTES,
     }
 }

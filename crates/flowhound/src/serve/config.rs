@@ -121,8 +121,8 @@ impl ServeConfig {
             external: file.external.unwrap_or_default(),
             safelist: file.safelist.map(|p| base.join(p)),
             ledger_retention: duration("ledger_retention", file.ledger_retention, Duration::from_secs(15 * 86_400))?,
-            max_line_bytes: file.max_line_bytes.unwrap_or(64 * 1024),
-            max_object_bytes: file.max_object_bytes.unwrap_or(16 * 1024 * 1024 * 1024),
+            max_line_bytes: file.max_line_bytes.unwrap_or(flowhound_flowlog::DEFAULT_MAX_LINE_BYTES),
+            max_object_bytes: file.max_object_bytes.unwrap_or(flowhound_flowlog::DEFAULT_MAX_DECOMPRESSED_BYTES),
             lag_interval,
             in_memory_gzip_bytes: file.in_memory_gzip_bytes.unwrap_or(flowhound_flowlog::DEFAULT_IN_MEMORY_GZIP_BYTES),
         })
