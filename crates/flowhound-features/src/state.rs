@@ -311,7 +311,8 @@ pub struct FeatureState {
 #[derive(Debug, Clone, Default)]
 struct Drained {
     hosts: Vec<((Addr, u64), HostAcc)>,
-    edges: Vec<(EdgeKey, EdgeParts)>,
+    /// Edge rows of the last drain: the next one's first guess.
+    edge_rows: usize,
     pairs: Vec<(PairKey, PairAcc)>,
 }
 
@@ -671,6 +672,9 @@ impl FeatureState {
         let cap = self.cfg.limits.max_events_per_pair;
         let closed = |h: u64| h.saturating_add(horizon) <= watermark;
         let mut taken = std::mem::take(&mut self.drained.pairs);
+        // At most every entry comes out: reserved at once rather than grown by doubling,
+        // which copied the wide entries over and over into freshly faulted memory.
+        taken.reserve(self.pairs.len());
         taken.extend(self.pairs.extract_if(|key, _| closed(key.horizon)));
         // Sorted on the unique keys rather than the wide series after.
         taken.sort_unstable_by_key(|(k, _)| (k.host, k.peer, k.port, k.protocol, k.horizon));
@@ -865,6 +869,7 @@ impl FeatureState {
         let window_secs = self.cfg.window_secs();
         let closed = |window: u64| window + window_secs <= watermark;
         let mut hosts = std::mem::take(&mut self.drained.hosts);
+        hosts.reserve(self.hosts.len());
         hosts.extend(self.hosts.extract_if(|key, _| closed(key.1)));
         // Sorted here, on the unique keys, rather than the wide output rows after.
         hosts.sort_unstable_by_key(|((host, window), _)| (*window, *host));
@@ -940,11 +945,10 @@ impl FeatureState {
         }
 
         self.drained.hosts = hosts;
-        let mut taken = std::mem::take(&mut self.drained.edges);
-        taken.extend(self.edges.extract_if(|key, _| closed(key.window)));
-        taken.sort_unstable_by_key(|(k, _)| (k.window, k.src, k.dst, k.port, k.protocol));
-        let mut edges = Vec::with_capacity(taken.len());
-        for (key, parts) in taken.drain(..) {
+        // Rows are built as the entries come out and sorted after: an output row is half
+        // the width of a table entry, and the entries need no list of their own.
+        let mut edges = Vec::with_capacity(self.drained.edge_rows);
+        for (key, parts) in self.edges.extract_if(|key, _| closed(key.window)) {
             if resolution.gateway_addrs.contains(&key.src) || resolution.gateway_addrs.contains(&key.dst) {
                 continue;
             }
@@ -971,7 +975,8 @@ impl FeatureState {
                 syn: e.syn,
             });
         }
-        self.drained.edges = taken;
+        edges.sort_unstable_by_key(|e| (e.window_start, e.src, e.dst, e.dst_port, e.protocol));
+        self.drained.edge_rows = edges.len();
         self.skipdata.retain(|&(_, window)| !closed(window));
         (rows, edges)
     }
