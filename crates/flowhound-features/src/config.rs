@@ -192,6 +192,10 @@ pub struct FeatureConfig {
     external: Vec<Cidr>,
     /// The blocks given beyond the built-in ranges, as given (normalized).
     declared: AddressBlocks,
+    /// Whether the internal-edge table and the pair timing series are kept (both by
+    /// default); see [`FeatureConfig::with_tables`].
+    edges: bool,
+    pair_series: bool,
     pub limits: Limits,
 }
 
@@ -203,6 +207,8 @@ impl Default for FeatureConfig {
             internal: builtin_internal(),
             external: Vec::new(),
             declared: AddressBlocks::default(),
+            edges: true,
+            pair_series: true,
             limits: Limits::default(),
         }
     }
@@ -230,6 +236,8 @@ impl FeatureConfig {
             internal,
             external: Vec::new(),
             declared,
+            edges: true,
+            pair_series: true,
             limits: Limits::default(),
         })
     }
@@ -244,6 +252,27 @@ impl FeatureConfig {
         self.declared.external.extend_from_slice(blocks);
         self.declared = std::mem::take(&mut self.declared).normalized();
         self
+    }
+
+    /// Chooses which optional tables are computed beside the host-window rows: the internal
+    /// edges and the pair timing series. The rows never depend on either, so leaving out a
+    /// table nobody reads (`extract` without `--edges-out` or `--pairs-out`) changes no row;
+    /// it spares a table lookup per record and the table's memory, which on a busy estate is
+    /// most of the state. A table left out comes back empty from every drain and `finish`.
+    pub fn with_tables(mut self, edges: bool, pair_series: bool) -> FeatureConfig {
+        self.edges = edges;
+        self.pair_series = pair_series;
+        self
+    }
+
+    /// The internal-edge table is kept.
+    pub fn keeps_edges(&self) -> bool {
+        self.edges
+    }
+
+    /// The pair timing series are kept.
+    pub fn keeps_pair_series(&self) -> bool {
+        self.pair_series
     }
 
     /// The blocks declared beyond the built-in internal ranges (sorted, no duplicates).
@@ -279,7 +308,7 @@ impl FeatureConfig {
     }
 
     /// A stable 64-bit digest of everything that changes what the computation produces
-    /// (window, horizon, internal and external blocks, limits). Checkpoints store it so that a state is
+    /// (window, horizon, internal and external blocks, tables kept, limits). Checkpoints store it so that a state is
     /// never resumed under a different configuration. FNV-1a: stable across builds and
     /// platforms, unlike the std hasher.
     pub fn fingerprint(&self) -> u64 {
@@ -294,6 +323,7 @@ impl FeatureConfig {
             words.push(cidr.base);
             words.push(u128::from(cidr.len));
         }
+        words.push(u128::from(self.edges) | u128::from(self.pair_series) << 1);
         let l = &self.limits;
         for limit in [
             l.max_peers_per_host_window,
@@ -423,7 +453,10 @@ mod tests {
         let mut limits = FeatureConfig::default();
         limits.limits.max_pairs += 1;
         let external = FeatureConfig::default().with_external(&["192.168.0.4/31".parse().unwrap()]);
-        for other in [window, cidr, limits, external] {
+        let no_edges = FeatureConfig::default().with_tables(false, true);
+        let no_pairs = FeatureConfig::default().with_tables(true, false);
+        assert_ne!(no_edges.fingerprint(), no_pairs.fingerprint());
+        for other in [window, cidr, limits, external, no_edges, no_pairs] {
             assert_ne!(base.fingerprint(), other.fingerprint());
         }
     }

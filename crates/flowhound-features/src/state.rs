@@ -585,7 +585,7 @@ impl FeatureState {
             self.credit(pd, window, local, eni, cond, superseded, c);
         }
         // A superseded copy's edge counts would be dropped with it.
-        if src_internal && dst_internal && !superseded {
+        if src_internal && dst_internal && !superseded && self.cfg.keeps_edges() {
             let key = EdgeKey { window, src: ps, dst: pd, port: r.dstport.unwrap_or(0), protocol };
             let len = self.edges.len();
             let parts = match self.edges.entry(key) {
@@ -608,7 +608,7 @@ impl FeatureState {
                 None => self.stats.edges_refused += 1,
             }
         }
-        if src_internal && !dst_internal {
+        if src_internal && !dst_internal && self.cfg.keeps_pair_series() {
             let start = r.start.unwrap_or(t);
             let key = PairKey {
                 host: ps,

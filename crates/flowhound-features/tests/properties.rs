@@ -132,6 +132,27 @@ proptest! {
     }
 
     #[test]
+    fn leaving_out_tables_changes_no_row(specs in prop::collection::vec(spec(), 0..80), edges in any::<bool>(), pairs in any::<bool>()) {
+        let whole = run(&specs, 5);
+        let cfg = Arc::new(FeatureConfig::default().with_tables(edges, pairs));
+        let mut state = FeatureState::new(cfg);
+        feed(&mut state, &specs, 5);
+        let f = state.finish();
+        prop_assert_eq!(&f.rows, &whole.rows);
+        prop_assert_eq!(&f.stats, &whole.stats);
+        if edges {
+            prop_assert_eq!(&f.edges, &whole.edges);
+        } else {
+            prop_assert!(f.edges.is_empty());
+        }
+        if pairs {
+            prop_assert_eq!(&f.pairs, &whole.pairs);
+        } else {
+            prop_assert!(f.pairs.is_empty());
+        }
+    }
+
+    #[test]
     fn sender_copies_conserve_bytes_and_packets(specs in prop::collection::vec(spec(), 0..80)) {
         // Egress copies from instance interfaces are never duplicates: every byte counts once.
         let specs: Vec<Spec> = specs.into_iter().map(|s| Spec { direction: 0, nat: false, ..s }).collect();

@@ -87,7 +87,9 @@ fn config(args: &ExtractArgs) -> Result<FeatureConfig, UsageError> {
     let horizon = parse_secs("horizon", &args.horizon)?;
     let settings = crate::train::read_settings(args.config.as_deref()).map_err(|e| UsageError(format!("{e:#}")))?;
     let blocks = crate::train::address_blocks(&settings, &args.addresses)?;
-    crate::train::feature_config(window, horizon, &blocks)
+    // Tables nobody asked for are not computed: the rows do not depend on them.
+    Ok(crate::train::feature_config(window, horizon, &blocks)?
+        .with_tables(args.edges_out.is_some(), args.pairs_out.is_some()))
 }
 
 /// Objects of the AWS key layout whose time buckets start in the same hour are read
