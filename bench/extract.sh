@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Feature-extraction benchmark: `flowhound extract` (5-minute windows, Parquet out) vs a
 # comparable per (host, 5-minute window) aggregation in polars and DuckDB, on the same
-# generated gzip objects, side by side, at 1 and 2 threads.
+# generated gzip objects, side by side, at 1 and 2 threads. `extract_all` is extract also writing
+# the internal edges and pair timing series (--edges-out, --pairs-out), which no peer computes.
 #
 #   bench/extract.sh [RECORDS=10000000] [OBJECTS=20]
 #   SIM=DIR bench/extract.sh ...   # also time extract on simulator output (e.g. DIR/train)
@@ -33,6 +34,9 @@ print_setup "$records" "$OBJECTS"
 declare -A secs
 for t in 1 2; do
     secs[extract_$t]=$(best_of "$BIN/flowhound" --threads "$t" extract "$DATA/gz" --window 5m --out "$OUT/f.parquet")
+    # The same rows plus the two optional tables (internal edges, pair timing series).
+    secs[extract_all_$t]=$(best_of "$BIN/flowhound" --threads "$t" extract "$DATA/gz" --window 5m --out "$OUT/f.parquet" \
+        --edges-out "$OUT/e.jsonl" --pairs-out "$OUT/p.jsonl")
     secs[inspect_$t]=$(best_of "$BIN/flowhound" --threads "$t" inspect "$DATA/gz" --json)
     secs[polars_$t]=$(best_reported bench/.venv/bin/python bench/extract_py.py polars "$t" "$DATA/gz")
     secs[duckdb_$t]=$(best_reported bench/.venv/bin/python bench/extract_py.py duckdb "$t" "$DATA/gz")
@@ -47,7 +51,7 @@ rss_2=$(peak_rss 2 "$DATA/gz")
 
 printf '\n| engine | threads | seconds | M records/s | flowhound extract speed-up |\n|---|---|---|---|---|\n'
 for t in 1 2; do
-    for name in extract inspect polars duckdb; do
+    for name in extract extract_all inspect polars duckdb; do
         s=${secs[${name}_$t]}
         printf '| %s | %s | %.3f | %s | %s |\n' "$name" "$t" "$s" "$(rate "$records" "$s")" "$(ratio "$s" "${secs[extract_$t]}")"
     done
