@@ -307,7 +307,8 @@ pub struct FeatureState {
     drained: Drained,
 }
 
-/// Reused lists of the entries a drain removes; always empty between calls.
+/// Reused lists of the entries a drain removes (always empty between calls), and the size
+/// of the last drain's edge rows.
 #[derive(Debug, Clone, Default)]
 struct Drained {
     hosts: Vec<((Addr, u64), HostAcc)>,
@@ -672,9 +673,6 @@ impl FeatureState {
         let cap = self.cfg.limits.max_events_per_pair;
         let closed = |h: u64| h.saturating_add(horizon) <= watermark;
         let mut taken = std::mem::take(&mut self.drained.pairs);
-        // At most every entry comes out: reserved at once rather than grown by doubling,
-        // which copied the wide entries over and over into freshly faulted memory.
-        taken.reserve(self.pairs.len());
         taken.extend(self.pairs.extract_if(|key, _| closed(key.horizon)));
         // Sorted on the unique keys rather than the wide series after.
         taken.sort_unstable_by_key(|(k, _)| (k.host, k.peer, k.port, k.protocol, k.horizon));
@@ -869,7 +867,6 @@ impl FeatureState {
         let window_secs = self.cfg.window_secs();
         let closed = |window: u64| window + window_secs <= watermark;
         let mut hosts = std::mem::take(&mut self.drained.hosts);
-        hosts.reserve(self.hosts.len());
         hosts.extend(self.hosts.extract_if(|key, _| closed(key.1)));
         // Sorted here, on the unique keys, rather than the wide output rows after.
         hosts.sort_unstable_by_key(|((host, window), _)| (*window, *host));
