@@ -29,7 +29,7 @@ import pandas as pd
 
 MODEL_DIR = Path(os.environ.get("FLOWHOUND_MODEL", "../models/reference"))
 FEATURES = Path(os.environ.get("FLOWHOUND_FEATURES", "features.parquet"))
-SUPPORTED_SCHEMA_VERSION = 3
+SUPPORTED_SCHEMA_VERSION = 4
 
 # %% [markdown]
 # ## Verify the model like the scorer

@@ -29,4 +29,4 @@ pub use output::{
     COLUMNS, Column, ColumnKind, ExtractStats, FEATURE_SCHEMA_VERSION, Features, HostWindow, InternalEdge, PairSeries,
     Value, feature_names,
 };
-pub use state::{CheckpointError, FeatureState};
+pub use state::{CheckpointError, FeatureState, MANAGED_AWS_SERVICES};

@@ -9,7 +9,7 @@ use crate::config::AddressBlocks;
 
 /// Version of the host-window feature schema; bumped whenever a column is added,
 /// removed, renamed or redefined. Models record it and refuse a different one.
-pub const FEATURE_SCHEMA_VERSION: u32 = 1;
+pub const FEATURE_SCHEMA_VERSION: u32 = 2;
 
 /// Features of one internal host in one window. Every field is defined in docs/features.md.
 #[derive(Debug, Clone, PartialEq, Serialize)]

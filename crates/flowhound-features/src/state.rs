@@ -568,7 +568,7 @@ impl FeatureState {
             bytes,
             reject,
             syn,
-            aws_service: r.pkt_dst_aws_service.is_some(),
+            aws_service: managed_endpoint(interner, r.pkt_dst_aws_service),
         };
         let superseded = self.superseded(cond, window);
         if src_internal {
@@ -579,7 +579,7 @@ impl FeatureState {
             let flow = Flow {
                 peer: ps,
                 peer_internal: src_internal,
-                aws_service: r.pkt_src_aws_service.is_some(),
+                aws_service: managed_endpoint(interner, r.pkt_src_aws_service),
                 ..out_flow
             };
             let c = Contribution { flow, out: false, primary: !src_internal };
@@ -629,7 +629,7 @@ impl FeatureState {
                     let event =
                         Event { start, end: t.max(start), bytes, packets, src_port: r.srcport.unwrap_or(0), syn };
                     let cap = self.cfg.limits.max_events_per_pair;
-                    pair.aws_service |= r.pkt_dst_aws_service.is_some();
+                    pair.aws_service |= managed_endpoint(interner, r.pkt_dst_aws_service);
                     if cond == Cond::Always {
                         pair.own_total += 1;
                         push_event(&mut pair.own, event, cap);
@@ -985,6 +985,35 @@ struct SeriesParts {
     events: Vec<Event>,
     total: u64,
     aws_service: bool,
+}
+
+/// AWS `pkt-*-aws-service` values whose addresses only AWS's own services answer on
+/// (AMAZON is shown for AWS's API endpoints: overlapping ranges show the most specific
+/// code, so a customer's EC2 address shows EC2). EC2, CLOUDFRONT, API_GATEWAY and
+/// GLOBALACCELERATOR front endpoints any customer runs, command-and-control included, so
+/// their flows are not "managed service" flows.
+pub const MANAGED_AWS_SERVICES: [&str; 16] = [
+    "AMAZON",
+    "AURORA_DSQL",
+    "S3",
+    "DYNAMODB",
+    "ROUTE53",
+    "ROUTE53_HEALTHCHECKS",
+    "ROUTE53_HEALTHCHECKS_PUBLISHING",
+    "ROUTE53_RESOLVER",
+    "EBS",
+    "EC2_INSTANCE_CONNECT",
+    "CODEBUILD",
+    "AMAZON_APPFLOW",
+    "AMAZON_CONNECT",
+    "KINESIS_VIDEO_STREAMS",
+    "WORKSPACES_GATEWAYS",
+    "CLOUD9",
+];
+
+/// True when `service` names an AWS-managed endpoint ([`MANAGED_AWS_SERVICES`]).
+fn managed_endpoint(interner: &Interner, service: Sym) -> bool {
+    service.is_some() && MANAGED_AWS_SERVICES.iter().any(|m| m.as_bytes().eq_ignore_ascii_case(interner.bytes(service)))
 }
 
 fn row(

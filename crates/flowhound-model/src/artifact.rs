@@ -30,7 +30,7 @@ use crate::baseline::Baseline;
 
 /// Version of the model directory: the manifest layout and the meaning of the payload. Bump it
 /// whenever either changes; older models are then refused and must be retrained.
-pub const MODEL_SCHEMA_VERSION: u32 = 3;
+pub const MODEL_SCHEMA_VERSION: u32 = 4;
 /// Name of the manifest file inside a model directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// The payload file of a [`Baseline`].

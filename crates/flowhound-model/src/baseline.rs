@@ -235,6 +235,9 @@ pub struct Prevalence {
     pub key: String,
     pub hosts: u32,
     pub first_seen: u64,
+    /// Hosts per peer group, as (group, hosts), for the groups that reach it.
+    #[serde(default)]
+    pub groups: Vec<(usize, u32)>,
 }
 
 /// A (host, peer /24, port) that beaconed regularly in training.
@@ -633,7 +636,15 @@ pub fn build_histories(
         hosts: hosts.into_values().collect(),
         prevalence: prevalence
             .into_iter()
-            .map(|(key, (hosts, first_seen))| Prevalence { key, hosts: hosts.len() as u32, first_seen })
+            .map(|(key, (hosts, first_seen))| {
+                let mut groups: BTreeMap<usize, u32> = BTreeMap::new();
+                for h in &hosts {
+                    if let Some(&g) = group_of.get(h) {
+                        *groups.entry(g).or_default() += 1;
+                    }
+                }
+                Prevalence { key, hosts: hosts.len() as u32, first_seen, groups: groups.into_iter().collect() }
+            })
             .collect(),
         group_edges: group_edges.into_iter().map(|((a, b, p), n)| (a, b, p, n)).collect(),
         periodic,

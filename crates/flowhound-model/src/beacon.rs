@@ -167,7 +167,7 @@ fn longest_circular_run(freq: &[u64]) -> usize {
     best.min(freq.len())
 }
 
-/// A jitter-tolerant period estimate.
+/// A jitter-tolerant period estimate, corrected for chance.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 pub struct Periodicity {
     /// The modal interval between connections, in seconds.
@@ -179,33 +179,87 @@ pub struct Periodicity {
     pub jitter: f64,
     /// Number of intervals considered.
     pub intervals: usize,
+    /// The relative tolerance (of the ladder up to the configured maximum) that gave the
+    /// best `regularity`.
+    pub tolerance: f64,
+    /// Share of on-beat intervals that chance does not explain, in [0, 1]: the one-sided
+    /// 95 % lower bound of `mode_share` (Wilson), less the share that memoryless arrivals
+    /// with the same mean interval would put on the same beats, over what they leave.
+    /// About 0 for Poisson traffic whatever the tolerance, 1 for a clockwork beacon with
+    /// enough beats; few beats or wide tolerances cost confidence, not a fixed threshold.
+    pub regularity: f64,
 }
 
-/// Estimates the period of `timestamps` (any order) tolerating relative jitter up to
-/// `jitter_tolerance` (e.g. 0.5 for ±50 %) and absolute timing noise up to
-/// `resolution_secs` (flow-log start times are only as precise as their capture).
-pub fn periodicity(timestamps: &[u64], jitter_tolerance: f64, resolution_secs: f64) -> Periodicity {
-    let mut ts: Vec<u64> = timestamps.to_vec();
-    ts.sort_unstable();
-    ts.dedup();
-    if ts.len() < 3 {
-        return Periodicity::default();
+/// Relative tolerances tried, narrowest first: a clockwork beacon is judged in a narrow
+/// band (where chance puts almost nothing), a jittered one in the band its jitter needs.
+const TOLERANCE_LADDER: [f64; 7] = [0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5];
+/// Multiples of the period an interval may span (beats missed, dropped by sampling or
+/// slept through), tried like the tolerances: one (only the beat itself) and sixteen.
+/// Chance grows with every multiple admitted, and the correction charges for it: at wide
+/// tolerances the folded bands cover everything and count for nothing.
+const BEATS_LADDER: [f64; 2] = [1.0, 16.0];
+/// One-sided 95 % normal quantile for the lower confidence bound of the on-beat share.
+const Z_95: f64 = 1.645;
+
+/// Wilson score lower bound of a proportion `k / n`.
+fn wilson_lower(k: usize, n: usize) -> f64 {
+    if n == 0 {
+        return 0.0;
     }
-    let mut intervals: Vec<f64> = ts.windows(2).map(|w| (w[1] - w[0]) as f64).collect();
-    intervals.sort_by(f64::total_cmp);
+    let n = n as f64;
+    let p = k as f64 / n;
+    let z2 = Z_95 * Z_95;
+    let centre = p + z2 / (2.0 * n);
+    let margin = Z_95 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    ((centre - margin) / (1.0 + z2 / n)).clamp(0.0, 1.0)
+}
+
+/// The on-beat test: `d` lies within the tolerance of 1–4 periods (the tolerance grows as
+/// the square root of the beats, as independent jitter adds up).
+fn on_beat(d: f64, period: f64, tolerance: f64, resolution_secs: f64, max_beats: f64) -> bool {
+    let beats = (d / period).round().clamp(1.0, max_beats);
+    (d - beats * period).abs() <= (period * tolerance).max(resolution_secs) * beats.sqrt()
+}
+
+/// Probability that an exponential interval with mean `mean` passes [`on_beat`].
+fn on_beat_chance(mean: f64, period: f64, tolerance: f64, resolution_secs: f64, max_beats: f64) -> f64 {
+    if mean <= 0.0 {
+        return 1.0;
+    }
+    let cdf = |x: f64| 1.0 - (-x.max(0.0) / mean).exp();
+    let mut p = 0.0;
+    let mut beat = 1.0;
+    while beat <= max_beats {
+        let half = (period * tolerance).max(resolution_secs) * f64::sqrt(beat);
+        // The rounding region of this beat count, intersected with its band.
+        let region_lo = if beat == 1.0 { 0.0 } else { (beat - 0.5) * period };
+        let region_hi = if beat == max_beats { f64::INFINITY } else { (beat + 0.5) * period };
+        let lo = (beat * period - half).max(region_lo);
+        let hi = (beat * period + half).min(region_hi);
+        if hi > lo {
+            p += cdf(hi) - cdf(lo);
+        }
+        beat += 1.0;
+    }
+    p.min(1.0)
+}
+
+/// One tolerance's period estimate over sorted intervals.
+fn periodicity_at(intervals: &[f64], mean: f64, tolerance: f64, resolution_secs: f64, max_beats: f64) -> Periodicity {
     let n = intervals.len();
     // The period is the densest interval cluster: for each candidate, count intervals
     // within its tolerance, and keep the one that covers the most (ties: the shorter).
     let mut best_period = intervals[0];
     let mut best_cover = 0usize;
     let mut lo = 0usize;
+    let mut end = 0usize;
     for (hi, &candidate) in intervals.iter().enumerate() {
-        let tolerance = (candidate * jitter_tolerance).max(resolution_secs);
-        while intervals[lo] < candidate - tolerance {
+        let band = (candidate * tolerance).max(resolution_secs);
+        while intervals[lo] < candidate - band {
             lo += 1;
         }
-        let mut end = hi;
-        while end + 1 < n && intervals[end + 1] <= candidate + tolerance {
+        end = end.max(hi);
+        while end + 1 < n && intervals[end + 1] <= candidate + band {
             end += 1;
         }
         let cover = end + 1 - lo;
@@ -215,20 +269,54 @@ pub fn periodicity(timestamps: &[u64], jitter_tolerance: f64, resolution_secs: f
         }
     }
     // Refine to the median of the covered cluster so the period is not an edge value.
-    let tolerance = (best_period * jitter_tolerance).max(resolution_secs);
-    let mut cluster: Vec<f64> = intervals.iter().copied().filter(|&d| (d - best_period).abs() <= tolerance).collect();
-    cluster.sort_by(f64::total_cmp);
+    let band = (best_period * tolerance).max(resolution_secs);
+    let cluster: Vec<f64> = intervals.iter().copied().filter(|&d| (d - best_period).abs() <= band).collect();
     let period = median_of_sorted(&cluster).max(1.0);
     let spread = mad(&cluster, period);
+    let on = intervals.iter().filter(|&&d| on_beat(d, period, tolerance, resolution_secs, max_beats)).count();
+    let chance = on_beat_chance(mean, period, tolerance, resolution_secs, max_beats);
+    let lower = wilson_lower(on, n);
+    let regularity = if chance < 1.0 { ((lower - chance) / (1.0 - chance)).clamp(0.0, 1.0) } else { 0.0 };
+    Periodicity {
+        period_secs: period,
+        mode_share: on as f64 / n as f64,
+        jitter: spread / period,
+        intervals: n,
+        tolerance,
+        regularity,
+    }
+}
 
-    let mut on_beat = 0usize;
-    for &d in &intervals {
-        let beats = (d / period).round().clamp(1.0, 4.0);
-        if (d - beats * period).abs() <= (period * jitter_tolerance).max(resolution_secs) * beats.sqrt() {
-            on_beat += 1;
+/// Estimates the period of `timestamps` (any order) tolerating relative jitter up to
+/// `max_tolerance` (e.g. 0.5 for ±50 %) and absolute timing noise up to
+/// `resolution_secs` (flow-log start times are only as precise as their capture), and
+/// how much of that regularity chance cannot explain ([`Periodicity::regularity`]).
+pub fn periodicity(timestamps: &[u64], max_tolerance: f64, resolution_secs: f64) -> Periodicity {
+    let mut ts: Vec<u64> = timestamps.to_vec();
+    ts.sort_unstable();
+    ts.dedup();
+    if ts.len() < 3 {
+        return Periodicity::default();
+    }
+    // Starts closer than the timing resolution are one beat (an implant opening two
+    // connections at once), not an interval.
+    let mut intervals: Vec<f64> =
+        ts.windows(2).map(|w| (w[1] - w[0]) as f64).filter(|&d| d > resolution_secs).collect();
+    if intervals.len() < 2 {
+        return Periodicity::default();
+    }
+    let mean = intervals.iter().sum::<f64>() / intervals.len() as f64;
+    intervals.sort_by(f64::total_cmp);
+    let mut best: Option<Periodicity> = None;
+    for &tolerance in TOLERANCE_LADDER.iter().filter(|&&t| t <= max_tolerance + 1e-12) {
+        for &max_beats in &BEATS_LADDER {
+            let p = periodicity_at(&intervals, mean, tolerance, resolution_secs, max_beats);
+            if best.is_none_or(|b| p.regularity > b.regularity) {
+                best = Some(p);
+            }
         }
     }
-    Periodicity { period_secs: period, mode_share: on_beat as f64 / n as f64, jitter: spread / period, intervals: n }
+    best.unwrap_or_else(|| periodicity_at(&intervals, mean, max_tolerance, resolution_secs, 1.0))
 }
 
 #[cfg(test)]
@@ -352,5 +440,59 @@ mod tests {
         }
         let p = periodicity(&ts, 0.2, 2.0);
         assert!(p.mode_share < 0.6, "{p:?}");
+        // However wide the tolerance, chance explains what lands on the beat.
+        let p = periodicity(&ts, 0.5, 2.0);
+        assert!(p.regularity < 0.15, "{p:?}");
+    }
+
+    #[test]
+    fn regularity_is_corrected_for_chance_and_sample_size() {
+        // Nine hourly connections: few beats, but chance puts almost nothing in a narrow band.
+        let hourly: Vec<u64> = (0..9).map(|i| 50_000 + i * 3600 + (i * 7) % 5).collect();
+        let p = periodicity(&hourly, 0.5, 2.0);
+        assert!((p.period_secs - 3600.0).abs() < 10.0, "{p:?}");
+        assert!(p.regularity > 0.6, "{p:?}");
+        // A 30 s beacon with ±37 % uniform jitter over 10 h.
+        let mut seed = 5;
+        let mut t = 0u64;
+        let mut jittered = Vec::new();
+        for _ in 0..1200 {
+            jittered.push(t);
+            t += (30.0 * (1.0 + 0.74 * (lcg(&mut seed) - 0.5))) as u64;
+        }
+        let p = periodicity(&jittered, 0.5, 2.0);
+        assert!(p.regularity > 0.7, "{p:?}");
+        // Four intervals cannot prove much however well they agree: the Wilson bound of 4/4
+        // is 0.6 before chance is taken off.
+        let p = periodicity(&[0, 100, 210, 300, 1400], 0.5, 2.0);
+        assert!(p.mode_share == 1.0 && p.regularity < 0.6, "{p:?}");
+    }
+
+    #[test]
+    fn sleep_gaps_keep_the_beat() {
+        // 1 h of 60 s beats, 2 h of silence, repeated over a day.
+        let mut ts = Vec::new();
+        for cycle in 0..8u64 {
+            for i in 0..60u64 {
+                ts.push(cycle * 3 * 3600 + i * 60 + (i * 13) % 7);
+            }
+        }
+        let p = periodicity(&ts, 0.5, 2.0);
+        assert!((p.period_secs - 60.0).abs() < 5.0, "{p:?}");
+        assert!(p.regularity > 0.8, "{p:?}");
+    }
+
+    #[test]
+    fn chance_of_a_band_matches_the_exponential() {
+        // One beat only (period far above the mean): the band [0.9, 1.1] x period.
+        let p = on_beat_chance(1.0, 100.0, 0.1, 0.0, 16.0);
+        let expected = (-90.0f64).exp() - (-110.0f64).exp();
+        assert!((p - expected).abs() < 1e-12);
+        // Everything is on some beat at full tolerance and tiny periods.
+        assert!(on_beat_chance(1000.0, 1.0, 0.5, 2.0, 16.0) > 0.0);
+        // Folding more beats can only add chance.
+        assert!(on_beat_chance(30.0, 10.0, 0.1, 2.0, 16.0) > on_beat_chance(30.0, 10.0, 0.1, 2.0, 1.0));
+        assert!(wilson_lower(10, 10) < 1.0 && wilson_lower(1000, 1000) > 0.99);
+        assert_eq!(wilson_lower(0, 0), 0.0);
     }
 }

@@ -98,6 +98,9 @@ pub struct Finding {
     pub instance_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vpc_id: Option<String>,
+    /// The other hosts of the same campaign (beaconing to the same destination network).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub related_hosts: Vec<String>,
 }
 
 /// A scored window of one detector before merging: what [`merge`] folds into findings.
@@ -185,6 +188,7 @@ fn to_finding(hit: Hit, merged: u64, thresholds: &SeverityThresholds, model: &st
         interface_id: hit.interface_id,
         instance_id: hit.instance_id,
         vpc_id: None,
+        related_hosts: Vec::new(),
     }
 }
 

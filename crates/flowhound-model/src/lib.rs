@@ -11,6 +11,7 @@ pub mod baseline;
 pub mod beacon;
 pub mod detect;
 pub mod finding;
+pub mod hunt;
 pub mod iforest;
 pub mod peer_groups;
 pub mod robust;

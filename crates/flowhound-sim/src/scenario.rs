@@ -28,6 +28,15 @@ const S3_RANGES: &[(Ipv4Addr, u32)] = &[(Ipv4Addr::new(52, 216, 0, 0), 1 << 15),
 /// used by the legitimate workload.
 const S3_FOREIGN: (Ipv4Addr, u32) = (Ipv4Addr::new(52, 95, 148, 0), 1 << 10);
 
+/// Public EC2 ranges of us-east-1 (`pkt-dst-aws-service` EC2): where a rented C2 server lives.
+const EC2_RANGES: &[(Ipv4Addr, u32)] = &[
+    (Ipv4Addr::new(3, 80, 0, 0), 1 << 20),
+    (Ipv4Addr::new(18, 204, 0, 0), 1 << 18),
+    (Ipv4Addr::new(34, 192, 0, 0), 1 << 20),
+    (Ipv4Addr::new(44, 192, 0, 0), 1 << 21),
+    (Ipv4Addr::new(54, 144, 0, 0), 1 << 18),
+];
+
 /// Internet populations drawn per event by [`Endpoint::Internet`].
 pub const POOL_CLIENTS: u8 = 0;
 pub const POOL_SCANNERS: u8 = 1;
@@ -1005,6 +1014,9 @@ impl Builder {
     }
 
     fn attacks(&mut self) {
+        // The implant that predates the data is placed first, so that no later attack
+        // shares its host while fresh hosts are left.
+        self.dwell_beacon();
         for day in 0..self.cfg.test_days {
             let day_start = self.s.test_start + u64::from(day) * DAY;
             self.beacons(day_start);
@@ -1013,12 +1025,84 @@ impl Builder {
         }
     }
 
+    /// When a beacon of the test day starting at `day` runs: it starts in the first hours
+    /// of the day (on a minute) and lasts 10-16 h, or to the end of the test period.
+    fn beacon_span(&mut self, day: u64) -> (u64, u64) {
+        let start = day + 1800 + self.rng.range(0, 6 * 3600);
+        let start = start - start % 60;
+        let end = (start + self.rng.range(10 * 3600, 16 * 3600)).min(self.s.test_end);
+        (start, end)
+    }
+
+    /// The port a C2 server listens on.
+    fn c2_port(&mut self) -> u16 {
+        [443, 443, 443, 8443, 80][self.rng.index(5)]
+    }
+
+    /// An implant's check-in: `period` and `jitter`, steady small payloads.
+    fn c2_checkin(&mut self, period: f64, jitter: f64) -> CheckIn {
+        let out = Size::new(self.rng.uniform(200.0, 1_500.0).round(), 0.05);
+        let inb = Size::new(self.rng.uniform(150.0, 1_200.0).round(), 0.05);
+        CheckIn { period, jitter, out, inb }
+    }
+
+    /// A labelled beacon with a new connection (a new UDP exchange) per beat from `host`
+    /// to `peer`, beats counted from the schedule's start; the label spans the schedule.
+    #[allow(clippy::too_many_arguments)]
+    fn per_beat(
+        &mut self,
+        host: u32,
+        peer: Endpoint,
+        port: u16,
+        proto: u8,
+        c: CheckIn,
+        schedule: Schedule,
+        variant: &str,
+        note: String,
+    ) {
+        let tag = self.label("beaconing", host, Some(ext_name(&peer)), schedule.from, schedule.to, variant, note);
+        let pattern = Pattern::periodic(c.period, c.jitter, schedule.from as f64, c.out, c.inb);
+        self.activity(Endpoint::Eni(host), vec![peer], vec![port], proto, pattern, schedule, tag);
+    }
+
+    /// A fresh public address in an EC2 range (`pkt-dst-aws-service` EC2), used by no one else.
+    fn fresh_ec2_ip(&mut self) -> u32 {
+        loop {
+            let (base, size) = EC2_RANGES[self.rng.index(EC2_RANGES.len())];
+            let v = u32::from(base) + self.rng.range(1, u64::from(size) - 1) as u32;
+            if v & 0xff != 0 && v & 0xff != 255 && self.used_ext.insert(v) {
+                return v;
+            }
+        }
+    }
+
+    /// An implant that was already there when the data begins: it beacons to the same
+    /// peer through the whole training period, unlabelled (the baseline learns it as
+    /// normal), and on through the test period, where it is labelled.
+    fn dwell_beacon(&mut self) {
+        let (t0, test_start, test_end) = (self.s.train_start, self.s.test_start, self.s.test_end);
+        // Only hosts present from the first training minute qualify.
+        let host = self.attacker(t0 + 3600, false);
+        let (peer, peer_name) = self.attack_peer();
+        let period = self.rng.log_uniform(30.0, 3600.0).round();
+        let jitter = self.rng.uniform(0.0, 0.5);
+        let port = self.c2_port();
+        let c = self.c2_checkin(period, jitter);
+        // One beat sequence for both halves. Beats sit half a period either side of
+        // test_start and move by at most a quarter period, so none straddles the split.
+        let pattern = Pattern::periodic(period, jitter, test_start as f64 + period / 2.0, c.out, c.inb);
+        self.tcp(host, vec![peer], port, pattern.clone(), Schedule::span(t0, test_start), Tag::Background);
+        let note = format!(
+            "{}, a new connection per beat, already beaconing through the whole training period (unlabelled there)",
+            beacon_note(&c, &peer_name, port)
+        );
+        let tag = self.label("beaconing", host, Some(peer_name), test_start, test_end, "dwell", note);
+        self.tcp(host, vec![peer], port, pattern, Schedule::span(test_start, test_end), tag);
+    }
+
     fn beacons(&mut self, day: u64) {
-        let test_end = self.s.test_end;
         for variant in ["per_beat", "persistent", "active_sleep"] {
-            let start = day + 1800 + self.rng.range(0, 6 * 3600);
-            let start = start - start % 60;
-            let end = (start + self.rng.range(10 * 3600, 16 * 3600)).min(test_end);
+            let (start, end) = self.beacon_span(day);
             let host = self.attacker(start, false);
             let (peer, peer_name) = self.attack_peer();
             let period = match variant {
@@ -1027,31 +1111,95 @@ impl Builder {
             }
             .round();
             let jitter = self.rng.uniform(0.0, 0.5);
-            let port = [443, 443, 443, 8443, 80][self.rng.index(5)];
-            let out = Size::new(self.rng.uniform(200.0, 1_500.0).round(), 0.05);
-            let inb = Size::new(self.rng.uniform(150.0, 1_200.0).round(), 0.05);
+            let port = self.c2_port();
+            let c = self.c2_checkin(period, jitter);
             let mut schedule = Schedule::span(start, end);
-            let mut note = format!("c2 beacon every {period} s ±{:.0}% to {peer_name}:{port}", jitter * 100.0);
-            let pattern = match variant {
-                "persistent" => {
-                    note.push_str(" over one long-lived connection");
-                    Pattern::Persistent { out, inb, reconnect: ONE_SESSION, beat: Some((period, jitter)) }
-                }
-                _ => {
-                    if variant == "active_sleep" {
-                        let active = self.rng.range(3600, 3 * 3600) as u32;
-                        let sleep = self.rng.range(2 * 3600, 5 * 3600) as u32;
-                        schedule.cycle = Some((active, sleep));
-                        note.push_str(&format!(", active {active} s then asleep {sleep} s"));
-                    } else {
-                        note.push_str(", a new connection per beat");
-                    }
-                    Pattern::periodic(period, jitter, start as f64, out, inb)
-                }
-            };
-            let tag = self.label("beaconing", host, Some(peer_name), start, end, variant, note);
-            self.tcp(host, vec![peer], port, pattern, schedule, tag);
+            let mut note = beacon_note(&c, &peer_name, port);
+            if variant == "persistent" {
+                note.push_str(" over one long-lived connection");
+                let tag = self.label("beaconing", host, Some(peer_name), start, end, variant, note);
+                let pattern = Pattern::Persistent {
+                    out: c.out,
+                    inb: c.inb,
+                    reconnect: ONE_SESSION,
+                    beat: Some((period, jitter)),
+                };
+                self.tcp(host, vec![peer], port, pattern, schedule, tag);
+                continue;
+            }
+            if variant == "active_sleep" {
+                let active = self.rng.range(3600, 3 * 3600) as u32;
+                let sleep = self.rng.range(2 * 3600, 5 * 3600) as u32;
+                schedule.cycle = Some((active, sleep));
+                note.push_str(&format!(", active {active} s then asleep {sleep} s"));
+            } else {
+                note.push_str(", a new connection per beat");
+            }
+            self.per_beat(host, peer, port, TCP, c, schedule, variant, note);
         }
+
+        // A campaign: two hosts beacon to one fresh C2 server with the same period, each with its own jitter.
+        let spans = [self.beacon_span(day), self.beacon_span(day)];
+        let hosts = [self.attacker(spans[0].0, false), self.attacker(spans[1].0, false)];
+        let (peer, peer_name) = self.attack_peer();
+        let period = self.rng.log_uniform(10.0, 3600.0).round();
+        let port = self.c2_port();
+        for k in 0..2 {
+            let jitter = self.rng.uniform(0.0, 0.5);
+            let c = self.c2_checkin(period, jitter);
+            let note = format!(
+                "{}, a new connection per beat; campaign: {} beacons to the same peer with the same period",
+                beacon_note(&c, &peer_name, port),
+                self.s.ip_string(hosts[1 - k])
+            );
+            let (start, end) = spans[k];
+            self.per_beat(hosts[k], peer, port, TCP, c, Schedule::span(start, end), "campaign", note);
+        }
+
+        // C2 on a rented EC2 instance: the peer carries pkt-dst-aws-service EC2.
+        let (start, end) = self.beacon_span(day);
+        let host = self.attacker(start, false);
+        let peer = Endpoint::Ext { ip: self.fresh_ec2_ip(), svc: Svc::Ec2, gateway: false };
+        let period = self.rng.log_uniform(10.0, 3600.0).round();
+        let jitter = self.rng.uniform(0.0, 0.5);
+        let port = self.c2_port();
+        let c = self.c2_checkin(period, jitter);
+        let note = format!(
+            "{}, a new connection per beat, to an EC2 instance's public address (pkt-dst-aws-service EC2)",
+            beacon_note(&c, &ext_name(&peer), port)
+        );
+        self.per_beat(host, peer, port, TCP, c, Schedule::span(start, end), "ec2_c2", note);
+
+        // C2 over UDP 53 straight to the attacker's server (not through a resolver).
+        let (start, end) = self.beacon_span(day);
+        let host = self.attacker(start, false);
+        let (peer, peer_name) = self.attack_peer();
+        let period = self.rng.log_uniform(10.0, 3600.0).round();
+        let jitter = self.rng.uniform(0.0, 0.5);
+        let out = Size::new(self.rng.uniform(60.0, 300.0).round(), 0.1);
+        let inb = Size::new(self.rng.uniform(80.0, 600.0).round(), 0.1);
+        let c = CheckIn { period, jitter, out, inb };
+        let note = format!(
+            "{} over UDP, one query and answer per beat (DNS-port C2 to a server that is no resolver)",
+            beacon_note(&c, &peer_name, 53)
+        );
+        self.per_beat(host, peer, 53, UDP, c, Schedule::span(start, end), "udp", note);
+
+        // A slow beacon: hourly, for 7-12 h, so only a handful of connections in the day.
+        let start = day + 1800 + self.rng.range(0, 6 * 3600);
+        let start = start - start % 60;
+        let end = (start + self.rng.range(7 * 3600, 12 * 3600 + 1)).min(self.s.test_end);
+        let host = self.attacker(start, false);
+        let (peer, peer_name) = self.attack_peer();
+        let jitter = self.rng.uniform(0.0, 0.1);
+        let port = self.c2_port();
+        let c = self.c2_checkin(3600.0, jitter);
+        let note = format!(
+            "{}, a new connection per beat, for {:.1} h",
+            beacon_note(&c, &peer_name, port),
+            (end - start) as f64 / 3600.0
+        );
+        self.per_beat(host, peer, port, TCP, c, Schedule::span(start, end), "hourly", note);
     }
 
     fn exfiltration(&mut self, day: u64) {
@@ -1216,6 +1364,12 @@ fn ext_name(e: &Endpoint) -> String {
     }
 }
 
+/// The head of every beacon label's note: `c2 beacon every P s ±J% to PEER:PORT` (tests
+/// read the period from it).
+fn beacon_note(c: &CheckIn, peer: &str, port: u16) -> String {
+    format!("c2 beacon every {} s ±{:.0}% to {peer}:{port}", c.period, c.jitter * 100.0)
+}
+
 /// A public unicast IPv4 address from 64 random bits (no private, shared, loopback,
 /// link-local, documentation, multicast or reserved ranges, and none of the AWS
 /// ranges the simulator gives a meaning to).
@@ -1281,14 +1435,46 @@ mod tests {
     #[test]
     fn attacks_are_in_the_test_period_and_lookalikes_cover_the_brief() {
         let s = small();
-        assert_eq!(s.labels.len(), 9);
+        // Per test day 8 beacons (two of them a campaign), 3 exfiltrations, 3 lateral movements; one dwell implant.
+        assert_eq!(s.labels.len(), 15);
         for l in &s.labels {
             assert!(l.start >= s.test_start && l.end <= s.test_end && l.start < l.end, "{l:?}");
         }
         let variants: HashSet<&str> = s.labels.iter().map(|l| l.variant.as_str()).collect();
-        for v in ["per_beat", "persistent", "active_sleep", "burst", "low_and_slow", "s3_unusual", "scan"] {
+        for v in [
+            "per_beat",
+            "persistent",
+            "active_sleep",
+            "dwell",
+            "campaign",
+            "ec2_c2",
+            "udp",
+            "hourly",
+            "burst",
+            "low_and_slow",
+            "s3_unusual",
+            "scan",
+        ] {
             assert!(variants.contains(v), "{v}");
         }
+        let beacons: Vec<&Label> = s.labels.iter().filter(|l| l.detector == "beaconing").collect();
+        assert_eq!(beacons.len(), 9);
+        // The campaign: two hosts, one peer.
+        let campaign: Vec<&&Label> = beacons.iter().filter(|l| l.variant == "campaign").collect();
+        assert_eq!(campaign.len(), 2);
+        assert!(campaign[0].host != campaign[1].host && campaign[0].peer == campaign[1].peer);
+        // The activities behind the new variants: an EC2 peer, UDP 53, an hourly period.
+        let activity_of = |variant: &str| {
+            let i = s.labels.iter().position(|l| l.variant == variant).unwrap();
+            s.activities.iter().find(|a| a.tag == Tag::Attack(i as u16)).unwrap()
+        };
+        assert!(matches!(activity_of("ec2_c2").dsts[..], [Endpoint::Ext { svc: Svc::Ec2, .. }]));
+        let udp = activity_of("udp");
+        assert_eq!((udp.proto, &udp.dports[..]), (UDP, &[53][..]));
+        let Pattern::Periodic { period, jitter, .. } = activity_of("hourly").pattern else { panic!("hourly") };
+        assert!(period == 3600.0 && jitter <= 0.1);
+        let hourly = s.labels.iter().find(|l| l.variant == "hourly").unwrap();
+        assert!((7 * 3600..=12 * 3600).contains(&(hourly.end - hourly.start)) || hourly.end == s.test_end);
         let ids: HashSet<&str> = s.lookalikes.iter().map(|l| l.id.as_str()).collect();
         for id in [
             "ntp_polling",
@@ -1311,6 +1497,35 @@ mod tests {
                 assert!(!legit.contains(peer.as_str()), "{peer}");
             }
         }
+    }
+
+    #[test]
+    fn the_dwell_implant_beacons_through_training_unlabelled() {
+        let s = small();
+        let dwell: Vec<&Label> = s.labels.iter().filter(|l| l.variant == "dwell").collect();
+        assert_eq!(dwell.len(), 1, "one dwell implant per scenario");
+        let l = dwell[0];
+        assert_eq!((l.start, l.end), (s.test_start, s.test_end));
+        let host: u32 = l.host.parse::<Ipv4Addr>().unwrap().into();
+        let peer: u32 = l.peer.as_ref().unwrap().parse::<Ipv4Addr>().unwrap().into();
+        let eni = s.eni_by_ip(host).unwrap();
+        assert_eq!(s.enis[eni as usize].first_seen, s.train_start);
+        let (mut training, mut c) = (Vec::new(), s.train_start);
+        while c < s.test_start {
+            for b in crate::generate::generate_chunk(&s, c) {
+                training.extend(
+                    b.records.into_iter().filter(|r| r.eni == eni && r.src == host && r.dst == peer && r.egress),
+                );
+            }
+            c += crate::generate::chunk_secs(&s);
+        }
+        // At least one beat an hour (the slowest period) all through the training day, none labelled.
+        assert!(training.len() >= 20, "{} training connections to the C2 peer", training.len());
+        assert!(training.iter().all(|r| r.end < s.test_start && !matches!(Tag::from_code(r.tag), Tag::Attack(_))));
+        let first = training.iter().map(|r| r.start).min().unwrap();
+        let last = training.iter().map(|r| r.start).max().unwrap();
+        // Beats move by up to a quarter period, so the first and last may sit up to 1.25 periods from the edges.
+        assert!(first < s.train_start + 2 * 3600 && last + 2 * 3600 >= s.test_start, "{first} {last}");
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub enum Command {
     Train(crate::train::TrainArgs),
     /// Score flow logs against a model: findings as JSON lines.
     Score(crate::score::ScoreArgs),
+    /// Sweep historical logs without a clean period: the data is its own baseline (a model adds history).
+    Hunt(crate::hunt::HuntArgs),
     /// Production loop: SQS notifications -> S3 -> score -> findings and CloudWatch, with checkpoints.
     Serve(crate::serve::ServeArgs),
     /// Simulate, train, score and evaluate the embedded default scenario.

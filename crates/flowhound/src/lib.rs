@@ -7,6 +7,7 @@ pub mod cli;
 mod demo;
 mod evaluate;
 mod extract;
+mod hunt;
 mod inspect;
 mod logging;
 mod metrics;
@@ -51,6 +52,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Evaluate(args) => evaluate::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Score(args) => score::run(&args),
+        Command::Hunt(args) => hunt::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Serve(args) => serve::run(&args),
     };

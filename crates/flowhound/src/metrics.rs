@@ -128,6 +128,7 @@ mod tests {
             interface_id: None,
             instance_id: None,
             vpc_id: None,
+            related_hosts: Vec::new(),
         }
     }
 

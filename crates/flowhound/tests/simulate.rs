@@ -65,7 +65,7 @@ fn simulate_inspect_evaluate() {
 
     let labels_text = std::fs::read_to_string(out.join("labels.jsonl")).unwrap();
     let labels: Vec<Value> = labels_text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(labels.len(), 9);
+    assert_eq!(labels.len(), 15);
     let first = &labels[0];
     let monitoring = scenario["hosts"].as_array().unwrap().iter().find(|h| h["role"] == "monitoring").unwrap();
     let start = first["start"].as_u64().unwrap();
@@ -91,7 +91,7 @@ fn simulate_inspect_evaluate() {
     ]);
     assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
     let r: Value = serde_json::from_slice(&eval.stdout).unwrap();
-    assert_eq!(r["overall"]["instances"], 9);
+    assert_eq!(r["overall"]["instances"], 15);
     assert_eq!(r["overall"]["detected"], 1);
     assert_eq!(r["overall"]["detected_with_peer"], 1);
     assert_eq!(r["overall"]["false_positives"], 1);

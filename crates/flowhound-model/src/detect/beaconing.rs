@@ -11,8 +11,14 @@
 //!   that keep a socket open; beats below the interval are invisible, so the signal is
 //!   the channel's length and the regularity of its record sizes).
 //!
-//! The stronger view is then discounted by how many hosts talk to the peer, whether the
-//! host already knew it, and whether it was a known periodic pair in training.
+//! Timing regularity is judged against chance ([`crate::beacon::Periodicity::regularity`]),
+//! so the score means the same with or without history. History never whitelists: the
+//! stronger view is discounted only by evidence of benign automation — more hosts reach
+//! the peer's network than a campaign would infect (`campaign_hosts`), or the peer is an
+//! AWS-managed service endpoint (skipped unless `include_aws_services`; EC2 public
+//! addresses are not managed endpoints: anyone can run C2 there). A pair that was
+//! already periodic in training and that few hosts share is an implant's dwell time, not
+//! a habit, and counts slightly more.
 
 use std::collections::BTreeMap;
 
@@ -30,14 +36,28 @@ use crate::finding::{BEACONING, Hit, human_bytes, human_secs};
 pub struct BeaconConfig {
     /// Fewest connections (or records of a persistent channel) to analyse a pair.
     pub min_connections: usize,
-    /// Relative jitter the periodicity tolerates (0.3 = ±30 %).
+    /// Largest relative jitter the periodicity tolerates (0.5 = ±50 %); narrower bands
+    /// are tried first and chance is corrected for, so a wide tolerance costs no precision.
     pub jitter_tolerance: f64,
     /// Median bytes per beat above which contact is a transfer, not a beacon (exfiltration's business).
     pub max_beat_bytes: u64,
     /// A connection held open at least this long is a persistent channel.
     pub min_persistent_secs: u64,
-    /// Score AWS-service destinations too (they are skipped by default).
+    /// Score AWS-managed service endpoints too (S3, DynamoDB, …; skipped by default).
     pub include_aws_services: bool,
+    /// Hosts that may share one destination network and still be one campaign: up to
+    /// this many hosts reaching it is no evidence of benign automation; beyond, the pair
+    /// is discounted by the square root of this over the hosts (two implants on one C2
+    /// must not make it "common").
+    pub campaign_hosts: usize,
+    /// Factor applied to a pair that was already periodic in training and that at most
+    /// `campaign_hosts` hosts share (long dwell at low prevalence is more suspicious).
+    pub dwell_factor: f64,
+    /// Factor applied on evidence of benign automation: in the history, at least three
+    /// hosts and half of the host's peer group reached the destination network (the
+    /// role's habit), or the host serves the same port to three or more internal clients
+    /// (a forwarder or proxy relaying them).
+    pub automation_factor: f64,
     /// Strength from which a training pair is remembered as a known periodic pair.
     pub learn_strength: f64,
     pub floor: f64,
@@ -50,18 +70,24 @@ impl Default for BeaconConfig {
     fn default() -> BeaconConfig {
         BeaconConfig {
             min_connections: 6,
-            jitter_tolerance: 0.3,
+            jitter_tolerance: 0.5,
             max_beat_bytes: 512 * 1024,
             min_persistent_secs: 3600,
             include_aws_services: false,
+            campaign_hosts: 5,
+            dwell_factor: 1.1,
+            automation_factor: 0.5,
             learn_strength: 0.6,
-            floor: 0.5,
-            ceiling: 0.75,
+            floor: 0.55,
+            ceiling: 0.65,
             margin: 0.03,
             span: 0.3,
         }
     }
 }
+
+/// Internal clients of the same port from which an outbound pair on it is relaying.
+const RELAY_MIN_CLIENTS: usize = 3;
 
 /// Timing resolution of flow-log start times, seconds.
 const RESOLUTION_SECS: f64 = 2.0;
@@ -115,6 +141,7 @@ pub struct BeaconStats {
     pub period_secs: f64,
     pub jitter: f64,
     pub mode_share: f64,
+    pub regularity: f64,
     pub rita: RitaScore,
     pub connections: usize,
     pub records: usize,
@@ -122,6 +149,23 @@ pub struct BeaconStats {
     pub first: u64,
     pub last: u64,
     pub longest_connection_secs: u64,
+}
+
+/// Strength of a per-connection beacon: timing regularity beyond chance weighs most, then
+/// RITA's size regularity (hundreds of identical check-ins are machine-made), then its
+/// persistence over the horizon (duration or an even hourly histogram) — a beacon active
+/// one hour of the day is still one.
+fn per_connection_strength(rita: &RitaScore, p: &crate::beacon::Periodicity) -> f64 {
+    0.5 * p.regularity + 0.35 * rita.ds + 0.15 * rita.duration.max(rita.histogram)
+}
+
+/// The factor by which prevalence discounts a pair whose destination network `hosts`
+/// hosts reach: none up to a campaign's size, then the square root of the campaign's
+/// share of them (4x the campaign: half; 36x: a sixth), so a destination half the fleet
+/// polls is discounted and the sixth host of a worm is not.
+pub fn prevalence_factor(hosts: usize, campaign_hosts: usize) -> f64 {
+    let campaign = campaign_hosts.max(1);
+    if hosts <= campaign { 1.0 } else { (campaign as f64 / hosts as f64).sqrt() }
 }
 
 fn median_u64(v: &mut [f64]) -> f64 {
@@ -150,10 +194,11 @@ fn analyse(events: &[Event], from: u64, to: u64, aggregation: u64, cfg: &BeaconC
             if p.intervals >= cfg.min_connections - 1 {
                 best = Some(BeaconStats {
                     method: "per_connection",
-                    strength: 0.5 * rita.score + 0.5 * p.mode_share,
+                    strength: per_connection_strength(&rita, &p),
                     period_secs: p.period_secs,
                     jitter: p.jitter,
                     mode_share: p.mode_share,
+                    regularity: p.regularity,
                     rita,
                     connections: conns.len(),
                     records: events.len(),
@@ -178,7 +223,7 @@ fn analyse(events: &[Event], from: u64, to: u64, aggregation: u64, cfg: &BeaconC
             let ds = regularity(&sizes, 0.0, 10.0);
             let p = periodicity(&starts, cfg.jitter_tolerance, RESOLUTION_SECS);
             let coverage = ((c.end - c.start) as f64 / (4.0 * 3600.0)).min(1.0);
-            let strength = 0.4 * coverage + 0.3 * ds + 0.3 * p.mode_share;
+            let strength = 0.4 * coverage + 0.3 * ds + 0.3 * p.regularity;
             if best.as_ref().is_none_or(|b| strength > b.strength) {
                 let bytes: Vec<u64> = c.records.iter().map(|&i| events[i].bytes).collect();
                 best = Some(BeaconStats {
@@ -187,6 +232,7 @@ fn analyse(events: &[Event], from: u64, to: u64, aggregation: u64, cfg: &BeaconC
                     period_secs: p.period_secs,
                     jitter: p.jitter,
                     mode_share: p.mode_share,
+                    regularity: p.regularity,
                     rita: rita_score(&starts, &bytes, from, to),
                     connections: conns.len(),
                     records: c.records.len(),
@@ -269,6 +315,35 @@ fn answers_peer(protocol: u8, peer: flowhound_flowlog::Addr, events: &[Event], t
     bare * 10 >= events.len() * 9
 }
 
+/// Largest TCP options of one handshake segment (MSS, window scale, SACK-permitted and
+/// timestamps: 20 bytes on Linux, 12 on Windows).
+const MAX_HANDSHAKE_OPTIONS: u64 = 20;
+
+/// A TCP pair whose records are (nearly) all single segments no larger than a handshake
+/// segment: whichever side opened, the host never sent a byte of payload there, so there
+/// is no check-in to carry commands (a server's SYN-ACKs to a scanner's fixed source port
+/// when the logs lack tcp-flags).
+fn payload_free(protocol: u8, peer: flowhound_flowlog::Addr, events: &[Event]) -> bool {
+    if protocol != 6 || events.is_empty() {
+        return false;
+    }
+    let header: u64 = if peer.is_ipv4() { 40 } else { 60 };
+    let empty = events.iter().filter(|e| e.packets == 1 && e.bytes <= header + MAX_HANDSHAKE_OPTIONS).count();
+    empty * 10 >= events.len() * 9
+}
+
+/// A UDP/123 pair of standard NTP client packets only (48 bytes of NTP over UDP: 76 bytes
+/// per IPv4 packet, 96 per IPv6): time synchronisation is periodic by design, and a
+/// packet of exactly that size has no room for anything but the protocol's own fields.
+/// An implant using the port with any other packet size is still scored.
+fn time_sync(protocol: u8, port: u16, peer: flowhound_flowlog::Addr, events: &[Event]) -> bool {
+    if protocol != 17 || port != 123 || events.is_empty() {
+        return false;
+    }
+    let size: u64 = if peer.is_ipv4() { 76 } else { 96 };
+    events.iter().all(|e| e.packets > 0 && e.bytes == size * e.packets)
+}
+
 /// Consecutive series of the same (host, peer, port, protocol).
 fn runs(pairs: &[PairSeries]) -> Vec<Vec<&PairSeries>> {
     let mut out: Vec<Vec<&PairSeries>> = Vec::new();
@@ -346,7 +421,8 @@ pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
         // ICMP "pairs" are echo replies, and peer ports in the dynamic range are replies to
         // clients or scanners (a server answering a port scan looks like a fast beacon).
         let reply_like = head.protocol == 1 || head.protocol == 58 || head.port >= 32_768;
-        if reply_like || ctx.is_gateway(head.host) || (head.aws_service && !bc.include_aws_services) {
+        let managed_endpoint = run.iter().any(|s| s.aws_service);
+        if reply_like || ctx.is_gateway(head.host) || (managed_endpoint && !bc.include_aws_services) {
             continue;
         }
         if run.iter().map(|s| s.events_total).sum::<u64>() < bc.min_connections as u64 {
@@ -356,6 +432,8 @@ pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
         if events.len() < bc.min_connections
             || is_server_response(head.port, &events)
             || answers_peer(head.protocol, head.peer, &events, ctx.tcp_flags)
+            || payload_free(head.protocol, head.peer, &events)
+            || time_sync(head.protocol, head.port, head.peer, &events)
         {
             continue;
         }
@@ -371,28 +449,30 @@ pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
             }
             let Some(stats) = analyse(&events[lo..hi], from, to, aggregation, bc) else { continue };
 
-            // Discounts: prevalence across hosts, host familiarity, known periodic pair.
+            // Only evidence of benign automation discounts: many hosts on the peer's network.
+            // Familiarity does not: an implant older than the training period is familiar.
             let trained_hosts = ctx.prevalence(&net).map_or(0, |p| p.hosts as usize);
             let hosts_on_peer = trained_hosts.max(ctx.current_hosts(&net)).max(1);
-            let prevalence_factor = 1.0 / (1.0 + 0.75 * (hosts_on_peer as f64 - 1.0));
             let known_for_host = ctx.dest(head.host, &head.peer.to_string()).is_some();
             let known_periodic = ctx.is_periodic(&host, &net, head.port);
             let first_seen = ctx.prevalence(&net).map(|p| p.first_seen);
-            let mut factor = prevalence_factor;
-            if known_periodic {
-                factor *= 0.25;
-            } else if known_for_host {
-                factor *= 0.6;
-            }
-            if let Some(fs) = first_seen
-                && ctx.baseline.histories.until.min(from).saturating_sub(fs) >= 7 * 86_400
-            {
-                factor *= 0.8;
+            let mut factor = prevalence_factor(hosts_on_peer, bc.campaign_hosts);
+            let habit = ctx.group_habit(head.host, &net);
+            let relay = ctx.clients_on(head.host, head.port) >= RELAY_MIN_CLIENTS;
+            if habit || relay {
+                factor *= bc.automation_factor;
+            } else if known_periodic && hosts_on_peer <= bc.campaign_hosts {
+                factor *= bc.dwell_factor;
             }
             let raw = stats.strength * factor;
             let window = stats.last.saturating_sub(1) - stats.last.saturating_sub(1) % ctx.window_secs;
             out.push(RawHit {
-                hit: hit(ctx, head, &stats, hosts_on_peer, known_for_host, known_periodic, first_seen, factor),
+                hit: hit(
+                    ctx,
+                    head,
+                    &stats,
+                    &PeerFacts { hosts_on_peer, known_for_host, known_periodic, first_seen, habit, relay, factor },
+                ),
                 raw,
                 calibration_key: KEY_BEACON,
                 window,
@@ -402,30 +482,38 @@ pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
     out
 }
 
-#[allow(clippy::too_many_arguments)]
-fn hit(
-    ctx: &Context<'_>,
-    s: &PairSeries,
-    stats: &BeaconStats,
+/// What the history and the scored data say about a beaconing pair's destination.
+struct PeerFacts {
     hosts_on_peer: usize,
     known_for_host: bool,
     known_periodic: bool,
     first_seen: Option<u64>,
+    habit: bool,
+    relay: bool,
     factor: f64,
-) -> Hit {
+}
+
+fn hit(ctx: &Context<'_>, s: &PairSeries, stats: &BeaconStats, facts: &PeerFacts) -> Hit {
+    let &PeerFacts { hosts_on_peer, known_for_host, known_periodic, first_seen, habit, relay, factor } = facts;
     let span = stats.last.saturating_sub(stats.first) as f64;
-    let who = match hosts_on_peer {
+    let mut who = match hosts_on_peer {
         1 => "no other host talks to it".to_string(),
         n => format!("{} hosts talk to it", n),
     };
+    if habit {
+        who.push_str(" (most of its peer group did in the history)");
+    }
+    if relay {
+        who.push_str(&format!(" (it serves port {} to internal clients: a relay)", s.port));
+    }
     let novelty = if known_periodic {
-        "a known periodic pair from training"
+        "already periodic in the history"
     } else if known_for_host {
-        "the host contacted it during training"
+        "the host contacted it in the history"
     } else if first_seen.is_some() {
         "new for this host"
     } else {
-        "never seen during training"
+        "never seen in the history"
     };
     let summary = if stats.method == "persistent" {
         format!(
@@ -459,6 +547,7 @@ fn hit(
     evidence.insert("period_secs".into(), round3(stats.period_secs).into());
     evidence.insert("jitter".into(), round3(stats.jitter).into());
     evidence.insert("mode_share".into(), round3(stats.mode_share).into());
+    evidence.insert("regularity".into(), round3(stats.regularity).into());
     evidence.insert("connections".into(), stats.connections.into());
     evidence.insert("records".into(), stats.records.into());
     evidence.insert("bytes_per_beat".into(), round3(stats.bytes_per_beat).into());
@@ -478,7 +567,9 @@ fn hit(
     );
     evidence.insert("known_for_host".into(), known_for_host.into());
     evidence.insert("known_periodic_pair".into(), known_periodic.into());
-    evidence.insert("discount".into(), round3(factor).into());
+    evidence.insert("group_habit".into(), habit.into());
+    evidence.insert("relays_port_for_clients".into(), relay.into());
+    evidence.insert("prevalence_factor".into(), round3(factor).into());
     let (interface_id, instance_id) = ctx.ids(s.host);
     Hit {
         detector: BEACONING,
@@ -650,6 +741,38 @@ mod tests {
         let channel: Vec<Event> =
             acks.iter().map(|e| Event { syn: false, src_port: 40_000, bytes: 900, ..*e }).collect();
         assert!(!answers_peer(6, beacon[0].peer, &channel, true));
+    }
+
+    #[test]
+    fn handshake_only_pairs_and_standard_ntp_are_not_check_ins() {
+        let peer: flowhound_flowlog::Addr = "60.191.20.210".parse::<std::net::IpAddr>().unwrap().into();
+        let syn_acks: Vec<Event> = (0..40)
+            .map(|i| Event { start: i * 960, end: i * 960, bytes: 44, packets: 1, src_port: 22, syn: false })
+            .collect();
+        assert!(payload_free(6, peer, &syn_acks));
+        // One segment with 100 bytes of payload per check-in is data.
+        let check_ins: Vec<Event> = syn_acks.iter().map(|e| Event { bytes: 140, ..*e }).collect();
+        assert!(!payload_free(6, peer, &check_ins));
+        assert!(!payload_free(17, peer, &syn_acks));
+        let ntp: Vec<Event> = (0..40)
+            .map(|i| Event { start: i * 2048, end: i * 2048, bytes: 76, packets: 1, src_port: 123, syn: false })
+            .collect();
+        assert!(time_sync(17, 123, peer, &ntp));
+        // A tunnel on the NTP port sends packets of other sizes; other ports are not NTP.
+        let mut tunnel = ntp.clone();
+        tunnel[3].bytes = 300;
+        assert!(!time_sync(17, 123, peer, &tunnel));
+        assert!(!time_sync(17, 124, peer, &ntp));
+        assert!(!time_sync(6, 123, peer, &ntp));
+    }
+
+    #[test]
+    fn prevalence_discounts_only_beyond_a_campaign() {
+        assert_eq!(prevalence_factor(1, 5), 1.0);
+        assert_eq!(prevalence_factor(5, 5), 1.0);
+        assert!((prevalence_factor(20, 5) - 0.5).abs() < 1e-12);
+        assert!(prevalence_factor(300, 5) < 0.14);
+        assert!(prevalence_factor(6, 5) > prevalence_factor(7, 5));
     }
 
     #[test]

@@ -256,7 +256,7 @@ pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
                     HORIZON_NAMES[which]
                 ),
                 _ => format!(
-                    "a destination no host used in training; it never sent more than {} in {} to one destination",
+                    "a destination no host used in the history; it never sent more than {} in {} to one destination",
                     human_bytes(reference[which]),
                     HORIZON_NAMES[which]
                 ),

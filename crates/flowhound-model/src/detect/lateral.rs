@@ -229,7 +229,7 @@ pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
             evidence.insert("reject_share".into(), round3(reject_share).into());
             evidence.insert("historic_max_pairs_per_window".into(), (historic_pairs as u64).into());
             let summary = format!(
-                "{} probed {} new (host, port) pairs on {} internal addresses in {} min ({} ports, {:.0}% rejected); its busiest window in training had {}",
+                "{} probed {} new (host, port) pairs on {} internal addresses in {} min ({} ports, {:.0}% rejected); its busiest window in the history had {}",
                 src,
                 new_pairs.len(),
                 destinations.len(),
@@ -289,9 +289,9 @@ pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
         evidence.insert("rejects".into(), edge.flows_reject.into());
         evidence.insert("bytes".into(), edge.bytes.into());
         let history = match hist {
-            Some(h) if h.edges.is_empty() => "it opened no internal connections in training".to_string(),
-            Some(h) => format!("it opened {} distinct internal edges in training, never this one", h.edges.len()),
-            None => "the host has no training history".to_string(),
+            Some(h) if h.edges.is_empty() => "it opened no internal connections in the history".to_string(),
+            Some(h) => format!("it opened {} distinct internal edges in the history, never this one", h.edges.len()),
+            None => "the host has no history".to_string(),
         };
         let port_history = if surprise.first_remote_access {
             "; it never used SSH, SMB, RDP or WinRM before".to_string()
@@ -313,8 +313,8 @@ pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
             port_history,
             match (surprise.unserved, surprise.served_by) {
                 (false, _) => "",
-                (true, 0) => "; nothing connected to that port of the destination in training",
-                (true, _) => "; only administration hosts connected to that port of the destination in training",
+                (true, 0) => "; nothing connected to that port of the destination in the history",
+                (true, _) => "; only administration hosts connected to that port of the destination in the history",
             },
             if odd_hour { "; at an hour it never does" } else { "" }
         );

@@ -11,7 +11,7 @@ pub mod beaconing;
 pub mod exfiltration;
 pub mod lateral;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
 use flowhound_features::{Cidr, Features, HostWindow};
@@ -259,7 +259,14 @@ pub struct Context<'a> {
     pub tcp_flags: bool,
     gateways: HashSet<Addr>,
     edge_model: EdgeModel,
+    /// Hosts per peer group in the baseline's histories.
+    group_sizes: HashMap<usize, usize>,
+    /// Internal sources per (destination, port) in the scored edges.
+    clients: HashMap<(Addr, u16), HashSet<Addr>>,
 }
+
+/// Fewest hosts of one peer group whose shared destination counts as the group's habit.
+pub const GROUP_HABIT_MIN_HOSTS: usize = 3;
 
 impl<'a> Context<'a> {
     pub fn new(baseline: &'a Baseline, features: &'a Features) -> Context<'a> {
@@ -332,6 +339,16 @@ impl<'a> Context<'a> {
         let mut fleet: HashSet<Addr> = hosts.keys().copied().collect();
         fleet.extend(by_host.keys().copied());
         let edge_model = EdgeModel::new(&h.hosts, &group_of, &baseline.detect.lateral);
+        let mut group_sizes: HashMap<usize, usize> = HashMap::new();
+        for host in &h.hosts {
+            *group_sizes.entry(host.group).or_default() += 1;
+        }
+        let mut clients: HashMap<(Addr, u16), HashSet<Addr>> = HashMap::new();
+        for e in &features.edges {
+            if e.src != e.dst && e.flows_accept > 0 {
+                clients.entry((e.dst, e.dst_port)).or_default().insert(e.src);
+            }
+        }
         let window_secs =
             features.rows.first().map(|r| r.window_end - r.window_start).unwrap_or(baseline.train.window_secs).max(1);
         Context {
@@ -355,6 +372,8 @@ impl<'a> Context<'a> {
             tcp_flags,
             gateways,
             edge_model,
+            group_sizes,
+            clients,
         }
     }
 
@@ -386,6 +405,28 @@ impl<'a> Context<'a> {
 
     pub fn current_hosts(&self, net: &str) -> usize {
         self.current_prevalence.get(net).map_or(0, HashSet::len)
+    }
+
+    /// True when at least [`GROUP_HABIT_MIN_HOSTS`] hosts of `host`'s peer group, and at
+    /// least half of the group, reached `net` — in the baseline's history or in the data
+    /// being scored: a habit or a rollout of the role (a licence check-in every member
+    /// runs, a new SaaS every app host starts polling), not one implant's channel.
+    pub fn group_habit(&self, host: Addr, net: &str) -> bool {
+        let g = self.group(host);
+        let members = self.group_sizes.get(&g).copied().unwrap_or(0);
+        let historic =
+            self.prevalence(net).and_then(|p| p.groups.iter().find(|(pg, _)| *pg == g)).map_or(0, |(_, n)| *n as usize);
+        let current =
+            self.current_prevalence.get(net).map_or(0, |hosts| hosts.iter().filter(|h| self.group(**h) == g).count());
+        let reached = historic.max(current);
+        reached >= GROUP_HABIT_MIN_HOSTS && 2 * reached >= members
+    }
+
+    /// Distinct internal hosts that opened `port` on `host` in the data being scored: a
+    /// host that serves a port to many clients and contacts the outside on the same port
+    /// relays (a DNS forwarder, a proxy).
+    pub fn clients_on(&self, host: Addr, port: u16) -> usize {
+        self.clients.get(&(host, port)).map_or(0, HashSet::len)
     }
 
     pub fn is_periodic(&self, host: &str, net: &str, port: u16) -> bool {
@@ -637,6 +678,18 @@ pub struct ScoreOutput {
 /// Scores `features` against `baseline`: calibrated, explained, safelisted and merged findings.
 pub fn score(baseline: &Baseline, features: &Features, safelist: &Safelist, model_id: &str) -> ScoreOutput {
     let raws = raw_hits(baseline, features);
+    score_raw(baseline, features, raws, safelist, model_id)
+}
+
+/// Calibrates, explains, safelists and merges raw hits found in `features` (however the
+/// histories behind them were chosen) into findings, and names each beacon's campaign.
+pub fn score_raw(
+    baseline: &Baseline,
+    features: &Features,
+    raws: Vec<RawHit>,
+    safelist: &Safelist,
+    model_id: &str,
+) -> ScoreOutput {
     let n_raw = raws.len();
     let ctx = Context::new(baseline, features);
     let cfg = &baseline.detect;
@@ -673,8 +726,30 @@ pub fn score(baseline: &Baseline, features: &Features, safelist: &Safelist, mode
         hits.push(hit);
     }
     let gap = ctx.window_secs;
-    let findings = merge(hits, gap, &cfg.severity, model_id);
+    let mut findings = merge(hits, gap, &cfg.severity, model_id);
+    name_campaigns(&mut findings);
     ScoreOutput { findings, raw_hits: n_raw, safelisted }
+}
+
+/// Beaconing findings of several hosts towards one destination network are one campaign:
+/// each names the others in `related_hosts` and in its summary.
+fn name_campaigns(findings: &mut [Finding]) {
+    let mut hosts_of: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for f in findings.iter().filter(|f| f.detector == crate::finding::BEACONING) {
+        if let Some(peer) = f.peer.as_deref().and_then(parse_addr) {
+            hosts_of.entry(crate::baseline::net_of(peer)).or_default().insert(f.host.clone());
+        }
+    }
+    for f in findings.iter_mut().filter(|f| f.detector == crate::finding::BEACONING) {
+        let Some(net) = f.peer.as_deref().and_then(parse_addr).map(crate::baseline::net_of) else { continue };
+        let Some(hosts) = hosts_of.get(&net) else { continue };
+        let others: Vec<String> = hosts.iter().filter(|h| **h != f.host).cloned().collect();
+        if others.is_empty() {
+            continue;
+        }
+        f.summary = format!("{}; campaign: {} other host(s) beacon to {net}", f.summary, others.len());
+        f.related_hosts = others;
+    }
 }
 
 pub(crate) fn round3(v: f64) -> f64 {
