@@ -129,6 +129,48 @@ fn groups(objects: &[ObjectRef]) -> Vec<(Vec<ObjectRef>, Option<u64>)> {
     groups
 }
 
+/// Reads a plan's objects into features in memory, hour group by hour group, draining the
+/// windows and pair horizons no later object can reach (as `run` does for its files), so the
+/// open tables hold hours, not the whole range: a week of a large fleet would otherwise
+/// fill the edge and pair tables and refuse data. The result equals `finish` on the whole
+/// input (rows and edges in window order; pairs re-sorted by key and horizon).
+pub fn read_features(
+    plan: &sources::Plan,
+    cfg: &Arc<FeatureConfig>,
+) -> (Vec<flowhound_flowlog::ObjectReport>, Features) {
+    let mut reports = Vec::with_capacity(plan.objects.len());
+    let mut state = FeatureState::new(cfg.clone());
+    let mut out = Features { addresses: cfg.declared_blocks().clone(), ..Features::default() };
+    let reader = sources::Reader::new(plan);
+    for (objects, watermark) in groups(&plan.objects) {
+        let running = Mutex::new(Some(std::mem::replace(&mut state, FeatureState::new(cfg.clone()))));
+        let make = || {
+            let taken = running.lock().ok().and_then(|mut slot| slot.take());
+            taken.unwrap_or_else(|| FeatureState::new(cfg.clone()))
+        };
+        let (group_reports, group_state) = reader.read(&objects, make);
+        reports.extend(group_reports);
+        state = group_state;
+        if let Some(untouched) = running.lock().ok().and_then(|mut slot| slot.take()) {
+            state.merge(untouched);
+        }
+        if let Some(watermark) = watermark {
+            let drained = state.drain_finished(watermark);
+            out.rows.extend(drained.rows);
+            out.edges.extend(drained.edges);
+            out.stats.merge(&drained.stats);
+            out.pairs.extend(state.drain_finished_pairs(watermark));
+        }
+    }
+    let rest = state.finish();
+    out.rows.extend(rest.rows);
+    out.edges.extend(rest.edges);
+    out.pairs.extend(rest.pairs);
+    out.stats.merge(&rest.stats);
+    out.pairs.sort_by_key(|p| (p.host, p.peer, p.port, p.protocol, p.horizon_start));
+    (reports, out)
+}
+
 /// Totals of what was written, for the final log line.
 #[derive(Default)]
 struct Written {

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use flowhound_features::{AddressBlocks, Cidr, FeatureConfig, FeatureState, Features};
+use flowhound_features::{AddressBlocks, Cidr, FeatureConfig, Features};
 use flowhound_flowlog::ScanSummary;
 use flowhound_flowlog::time::format_rfc3339;
 use flowhound_model::artifact::{self, Manifest};
@@ -125,18 +125,25 @@ pub fn extract(source: &SourceArgs, window_secs: u64, blocks: &AddressBlocks) ->
     if plan.objects.is_empty() {
         return Err(UsageError("no flow-log objects found in the given SOURCE".into()).into());
     }
-    let cfg = Arc::new(cfg);
-    let (reports, state) = sources::read_all(&plan, || FeatureState::new(cfg.clone()));
+    let (reports, features) = crate::extract::read_features(&plan, &Arc::new(cfg));
     let summary = ScanSummary::from_reports(&reports, plan.pruned, 10);
     sources::check_damage(&summary, source.skip_corrupt)?;
-    let features = state.finish();
+    let s = &features.stats;
     tracing::info!(
-        records = features.stats.records,
+        records = s.records,
         rows = features.rows.len(),
         pairs = features.pairs.len(),
         edges = features.edges.len(),
         "features extracted"
     );
+    if s.host_windows_refused + s.edges_refused + s.pairs_refused > 0 {
+        tracing::warn!(
+            host_windows_refused = s.host_windows_refused,
+            edges_refused = s.edges_refused,
+            pairs_refused = s.pairs_refused,
+            "feature table limits reached: some records were not counted"
+        );
+    }
     Ok((features, summary))
 }
 

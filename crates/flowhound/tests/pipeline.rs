@@ -236,3 +236,52 @@ fn score_uses_the_address_blocks_of_the_model() {
     let refused = score(&reference, &dir.path().join("refused.jsonl"), &["--internal", &c2_internal]);
     assert_eq!(refused.status.code(), Some(2));
 }
+
+/// v5 logs carry more than v2 (flow direction, packet addresses, AWS service names, tcp
+/// flags): rendered from the same scenario, `hunt` on v5 finds at least every beacon it finds
+/// on v2. EC2-hosted C2 is labelled `pkt-dst-aws-service = EC2` in v5 only, and must not be
+/// skipped as an AWS service.
+#[test]
+fn hunt_on_v5_finds_every_beacon_found_on_v2() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut beacons = Vec::new();
+    for format in ["v2", "v5"] {
+        let sim = dir.path().join(format);
+        flowhound(&[
+            "simulate",
+            "--out",
+            path(&sim),
+            "--seed",
+            "3",
+            "--hosts",
+            "20",
+            "--train-days",
+            "2",
+            "--test-days",
+            "1",
+            "--format",
+            format,
+        ]);
+        let findings = dir.path().join(format!("{format}.jsonl"));
+        flowhound(&["hunt", path(&sim.join("train")), path(&sim.join("test")), "--findings", path(&findings)]);
+        let found = parse_findings(&std::fs::read_to_string(&findings).unwrap()).unwrap();
+        let labels = parse_labels(&std::fs::read_to_string(sim.join("labels.jsonl")).unwrap()).unwrap();
+        let found_labels: std::collections::BTreeSet<(String, Option<String>, String)> = labels
+            .iter()
+            .filter(|l| l.detector == "beaconing" && found.iter().any(|f| matches(f, l, 60)))
+            .map(|l| (l.host.clone(), l.peer.clone(), l.variant.clone()))
+            .collect();
+        if format == "v5" {
+            let ec2 = labels.iter().find(|l| l.variant == "ec2_c2").unwrap();
+            assert!(
+                found.iter().any(|f| f.detector == "beaconing" && f.host == ec2.host && f.peer == ec2.peer),
+                "v5 missed the EC2-hosted C2 ({})",
+                ec2.note
+            );
+        }
+        beacons.push(found_labels);
+    }
+    let missing: Vec<_> = beacons[0].difference(&beacons[1]).collect();
+    assert!(missing.is_empty(), "found on v2 but not on v5: {missing:?}");
+    assert!(!beacons[0].is_empty(), "v2 should find beacons");
+}
