@@ -270,7 +270,9 @@ fn events_of(series: &[&PairSeries]) -> Vec<Event> {
 
 /// Responses of a server to clients look like outbound pairs towards the clients'
 /// ephemeral ports: a constant lower source port talking to a peer port in the ephemeral
-/// ranges (10000 and up; a client of a service on 8443 must not look like a server).
+/// ranges (10000 and up; a client of a service on 8443 must not look like a server), or
+/// source ports that are all system ports (below 1024: clients never send from them) —
+/// a server answering one scanner's fixed port on its SSH, HTTP and HTTPS at once.
 fn is_server_response(port: u16, events: &[Event]) -> bool {
     if port < 10_000 || events.is_empty() {
         return false;
@@ -280,7 +282,8 @@ fn is_server_response(port: u16, events: &[Event]) -> bool {
         *counts.entry(e.src_port).or_default() += 1;
     }
     let (top, n) = counts.iter().max_by_key(|(p, n)| (**n, std::cmp::Reverse(**p))).map_or((0, 0), |(p, n)| (*p, *n));
-    top < port && n * 10 >= events.len() * 9
+    let system = events.iter().filter(|e| e.src_port < 1024).count();
+    (top < port && n * 10 >= events.len() * 9) || system * 10 >= events.len() * 9
 }
 
 /// A TCP pair in which the host answers a peer instead of contacting it: a server's
@@ -648,6 +651,12 @@ mod tests {
         assert!(!is_server_response(8443, &client_of_8443));
         let client: Vec<Event> = (0..20).map(|i| ev(i * 10, 1, 100, 50_000 + i as u16)).collect();
         assert!(!is_server_response(443, &client));
+        // One scanner's fixed port answered on three services at once.
+        let services: Vec<Event> = (0..30).map(|i| ev(i * 10, 1, 44, [22, 80, 443][i as usize % 3])).collect();
+        assert!(is_server_response(23_456, &services));
+        // A client sending from ephemeral ports to a high service port is not a server.
+        let high_client: Vec<Event> = (0..30).map(|i| ev(i * 10, 1, 44, 40_000 + i as u16)).collect();
+        assert!(!is_server_response(23_456, &high_client));
     }
 
     #[test]
