@@ -177,6 +177,18 @@ fn summary_table(
     for (d, [h, m, l]) in &per_detector {
         s.push_str(&format!("  {d:<18} {h} high, {m} medium, {l} low\n"));
     }
+    // Campaigns: one line per destination network several hosts beacon to.
+    let mut campaigns: BTreeMap<String, std::collections::BTreeSet<&str>> = BTreeMap::new();
+    for f in ranked.iter().filter(|f| !f.related_hosts.is_empty()) {
+        let Some(peer) = f.peer.as_deref().and_then(|p| p.parse::<std::net::IpAddr>().ok()) else { continue };
+        let hosts = campaigns.entry(flowhound_model::baseline::net_of(peer.into())).or_default();
+        hosts.insert(&f.host);
+        hosts.extend(f.related_hosts.iter().map(String::as_str));
+    }
+    for (net, hosts) in &campaigns {
+        let hosts: Vec<&str> = hosts.iter().copied().collect();
+        s.push_str(&format!("campaign     {} hosts beacon to {net}: {}\n", hosts.len(), hosts.join(", ")));
+    }
     let mut by_host: Vec<(&str, f64, usize)> = Vec::new();
     for f in ranked {
         match by_host.iter_mut().find(|(h, _, _)| *h == f.host) {
@@ -247,6 +259,11 @@ mod tests {
             raw_hits: 3,
             safelisted: 0,
         };
+        let mut scored = scored;
+        scored.findings[0].peer = Some("198.51.100.7".into());
+        scored.findings[0].related_hosts = vec!["10.0.0.1".into()];
+        scored.findings[2].peer = Some("198.51.100.9".into());
+        scored.findings[2].related_hosts = vec!["10.0.0.2".into()];
         let ranked = ranked(&scored);
         let scores: Vec<f64> = ranked.iter().map(|f| f.score).collect();
         assert_eq!(scores, vec![93.0, 75.0, 61.0]);
@@ -258,5 +275,6 @@ mod tests {
         assert_eq!(host_lines.len(), 2);
         assert!(host_lines[0].starts_with("  10.0.0.1") && host_lines[0].ends_with("93.0    2"), "{t}");
         assert!(t.contains("… 1 more (all in --findings)"), "{t}");
+        assert!(t.contains("campaign     2 hosts beacon to 198.51.100.0/24: 10.0.0.1, 10.0.0.2\n"), "{t}");
     }
 }
