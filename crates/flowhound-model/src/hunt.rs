@@ -88,3 +88,85 @@ pub fn hunt(
     let scored = detect::score_raw(&baseline, features, raws, safelist, SELF_BASELINE_MODEL);
     Ok(HuntOutput { scored, baseline, days: days.len() })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flowhound_features::{FeatureConfig, FeatureState};
+    use flowhound_flowlog::{ReadOptions, read_stream};
+
+    const HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes \
+                          start end action log-status";
+
+    fn features(text: &str) -> Features {
+        let mut state = FeatureState::new(std::sync::Arc::new(FeatureConfig::default()));
+        let report = read_stream("fixture", text.as_bytes(), &ReadOptions::default(), &mut state);
+        assert_eq!(report.malformed, 0, "{:?}", report.malformed_samples);
+        state.finish()
+    }
+
+    /// Three days of a small office: web browsing to many sites, a daily database edge, and an
+    /// implant beaconing every 5 min (±10 %) from before the first record to after the last.
+    fn three_days() -> String {
+        let t0 = 1_800_000_000 - 1_800_000_000 % DAY;
+        let mut text = format!("{HEADER}\n");
+        let mut seed = 17u64;
+        let mut next = move || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut port = 40_000u32;
+        let mut line = |text: &mut String, src: &str, dst: &str, dport: u16, bytes: u64, t: u64| {
+            port = if port >= 60_000 { 40_000 } else { port + 1 };
+            text.push_str(&format!("2 1 eni-1 {src} {dst} {port} {dport} 6 8 {bytes} {t} {} ACCEPT OK\n", t + 2));
+        };
+        for day in 0..3u64 {
+            let d = t0 + day * DAY;
+            // The implant: every 300 s ± 10 %, ~900 bytes.
+            let mut t = d + 17;
+            while t < d + DAY {
+                line(&mut text, "10.0.0.9", "203.0.113.50", 443, 880 + (next() * 40.0) as u64, t);
+                t += (300.0 * (0.9 + 0.2 * next())) as u64;
+            }
+            // Four workstations browse at random times to random sites.
+            for host in 1..=4 {
+                for _ in 0..120 {
+                    let t = d + (next() * DAY as f64) as u64;
+                    let site = 1 + (next() * 250.0) as u64;
+                    line(
+                        &mut text,
+                        &format!("10.0.0.{host}"),
+                        &format!("198.51.{}.{}", site % 50, site),
+                        443,
+                        2_000 + (next() * 90_000.0) as u64,
+                        t,
+                    );
+                }
+            }
+            // The app server queries its database every day.
+            for k in 0..24 {
+                line(&mut text, "10.0.0.5", "10.0.0.6", 5432, 4_000, d + k * 3600 + 100);
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn an_implant_older_than_the_data_is_found_on_every_day() {
+        let f = features(&three_days());
+        let params = Baseline::params();
+        let out = hunt(&params, &f, &DetectConfig::default(), &Safelist::default()).unwrap();
+        assert_eq!(out.days, 3);
+        let implant: Vec<_> =
+            out.scored.findings.iter().filter(|x| x.detector == "beaconing" && x.host == "10.0.0.9").collect();
+        assert!(!implant.is_empty(), "{:#?}", out.scored.findings);
+        let first = implant.iter().map(|x| x.window_start).min().unwrap();
+        let last = implant.iter().map(|x| x.window_end).max().unwrap();
+        assert!(last - first >= 2 * DAY, "found only from {first} to {last}");
+        assert!(implant.iter().all(|x| x.peer.as_deref() == Some("203.0.113.50") && x.model == SELF_BASELINE_MODEL));
+        // Random browsing is not a beacon, and a database edge used every day is no news on any day.
+        for x in &out.scored.findings {
+            assert!(x.host == "10.0.0.9", "unexpected finding: {}", x.summary);
+        }
+    }
+}
