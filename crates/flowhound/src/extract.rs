@@ -274,28 +274,48 @@ pub fn run(args: &ExtractArgs) -> Result<ExitCode> {
 fn write_all(mut outputs: Outputs, groups: mpsc::Receiver<(Features, Vec<PairSeries>)>) -> Result<(Outputs, Written)> {
     let mut written = Written::default();
     for (features, pairs) in groups {
-        outputs.write(&features, &pairs, &mut written).context("writing the output")?;
+        if let Err(e) = outputs.write(&features, &pairs, &mut written) {
+            outputs.remove();
+            return Err(e.context("writing the output"));
+        }
     }
     Ok((outputs, written))
 }
 
-/// The output files, written group by group as windows finish.
+/// The output files, written group by group as windows finish. Each is written under a
+/// temporary name beside its destination and renamed into place only when the whole run
+/// succeeded, so a failed or killed run never truncates or deletes a previous output.
 struct Outputs {
     rows: RowSink,
     pairs: Option<BufWriter<File>>,
     edges: Option<BufWriter<File>>,
-    paths: Vec<PathBuf>,
+    /// (destination, temporary file being written).
+    paths: Vec<(PathBuf, PathBuf)>,
+}
+
+/// The temporary name of `path` while it is written: hidden, in the same directory (so the
+/// final rename stays on one file system) and unique to this process.
+fn temporary(path: &Path) -> PathBuf {
+    let name = path.file_name().map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.flowhound-{}.tmp", std::process::id()))
 }
 
 impl Outputs {
     fn create(args: &ExtractArgs, format: Format) -> Result<Outputs> {
+        let mut paths = vec![(args.out.clone(), temporary(&args.out))];
+        paths.extend(args.pairs_out.iter().map(|p| (p.clone(), temporary(p))));
+        paths.extend(args.edges_out.iter().map(|p| (p.clone(), temporary(p))));
         let open = |path: &Path| File::create(path).with_context(|| format!("creating {}", path.display()));
-        let rows = RowSink::new(open(&args.out)?, format)?;
-        let pairs = args.pairs_out.as_deref().map(open).transpose()?.map(BufWriter::new);
-        let edges = args.edges_out.as_deref().map(open).transpose()?.map(BufWriter::new);
-        let mut paths = vec![args.out.clone()];
-        paths.extend(args.pairs_out.iter().cloned());
-        paths.extend(args.edges_out.iter().cloned());
+        let rows = RowSink::new(open(&paths[0].1)?, format)?;
+        let mut rest = paths[1..].iter();
+        let pairs = match args.pairs_out {
+            Some(_) => rest.next().map(|(_, tmp)| open(tmp)).transpose()?.map(BufWriter::new),
+            None => None,
+        };
+        let edges = match args.edges_out {
+            Some(_) => rest.next().map(|(_, tmp)| open(tmp)).transpose()?.map(BufWriter::new),
+            None => None,
+        };
         Ok(Outputs { rows, pairs, edges, paths })
     }
 
@@ -314,22 +334,41 @@ impl Outputs {
         Ok(())
     }
 
+    /// Finishes every file, makes it durable and renames it over its destination.
     fn close(self) -> Result<()> {
-        self.rows.close()?;
-        for mut out in self.pairs.into_iter().chain(self.edges) {
-            out.flush()?;
+        let paths = self.paths.clone();
+        let finished = (|| -> Result<()> {
+            self.rows.close()?;
+            for mut out in self.pairs.into_iter().chain(self.edges) {
+                out.flush()?;
+            }
+            for (_, tmp) in &paths {
+                File::open(tmp).and_then(|f| f.sync_all()).with_context(|| format!("syncing {}", tmp.display()))?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = finished {
+            remove_temporaries(&paths);
+            return Err(e);
+        }
+        for (dest, tmp) in &paths {
+            std::fs::rename(tmp, dest).with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
         }
         Ok(())
     }
 
-    /// A failed run leaves no partial output behind.
+    /// A failed run leaves no partial output behind, and the previous outputs untouched.
     fn remove(self) {
         let paths = self.paths.clone();
         drop(self);
-        for path in paths {
-            if let Err(e) = std::fs::remove_file(&path) {
-                tracing::warn!(path = %path.display(), error = %e, "could not remove the partial output");
-            }
+        remove_temporaries(&paths);
+    }
+}
+
+fn remove_temporaries(paths: &[(PathBuf, PathBuf)]) {
+    for (_, tmp) in paths {
+        if let Err(e) = std::fs::remove_file(tmp) {
+            tracing::warn!(path = %tmp.display(), error = %e, "could not remove the partial output");
         }
     }
 }

@@ -164,7 +164,11 @@ pub fn fit_and_save(features: &Features, settings: &ModelSettings, dir: &Path) -
 
 pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    let settings = read_settings(args.config.as_deref())?;
+    let mut settings = read_settings(args.config.as_deref())?;
+    // The flag wins over `[train] seed` of the configuration file.
+    if let Some(seed) = args.seed {
+        settings.seed = Some(seed);
+    }
     let window = parse_window(&args.window)?;
     let blocks = address_blocks(&settings, &args.addresses)?;
     let (features, _) = extract(&args.source, window, &blocks)?;

@@ -232,6 +232,17 @@ fn damage_policy_and_usage_errors() {
     let failed = flowhound(&["extract", src.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert_eq!(failed.status.code(), Some(1), "{}", String::from_utf8_lossy(&failed.stderr));
     assert!(!out.exists(), "nothing is written when the run fails");
+    // A failed run leaves a previous output as it was, and no temporary file behind.
+    std::fs::write(&out, "previous output\n").unwrap();
+    let failed = flowhound(&["extract", src.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(failed.status.code(), Some(1));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "previous output\n");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
     ok(&flowhound(&["extract", src.to_str().unwrap(), "--out", out.to_str().unwrap(), "--skip-corrupt"]));
     assert!(out.exists());
     let bad_window = flowhound(&["extract", src.to_str().unwrap(), "--out", out.to_str().unwrap(), "--window", "7m"]);

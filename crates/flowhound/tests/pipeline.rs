@@ -134,6 +134,16 @@ fn simulate_train_score_evaluate_finds_every_attack_without_high_false_positives
             "training twice gave different {name}"
         );
     }
+    // `--seed` is the fit's seed: recorded in the manifest, and another seed is another model.
+    let seeded = dir.path().join("model-seed");
+    flowhound(&["train", path(&sim.join("train")), "--model", path(&seeded), "--seed", "424242"]);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(seeded.join("manifest.json")).unwrap()).unwrap();
+    assert!(manifest["seeds"].to_string().contains("424242"), "{}", manifest["seeds"]);
+    assert_ne!(
+        std::fs::read(seeded.join("baseline.json")).unwrap(),
+        std::fs::read(model.join("baseline.json")).unwrap()
+    );
 
     // A tampered payload is refused with a clear error and exit code 1.
     let payload = model.join("baseline.json");
