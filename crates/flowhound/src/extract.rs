@@ -129,20 +129,21 @@ fn groups(objects: &[ObjectRef]) -> Vec<(Vec<ObjectRef>, Option<u64>)> {
     groups
 }
 
-/// Reads a plan's objects into features in memory, hour group by hour group, draining the
-/// windows and pair horizons no later object can reach (as `run` does for its files), so the
-/// open tables hold hours, not the whole range: a week of a large fleet would otherwise
-/// fill the edge and pair tables and refuse data. The result equals `finish` on the whole
-/// input (rows and edges in window order; pairs re-sorted by key and horizon).
-pub fn read_features(
+/// Reads a plan's objects hour group by hour group, handing `drained` the host windows,
+/// edges and pair horizons no later object can reach after each group, so the open tables
+/// hold hours, not the whole range. `drained` returns false to stop reading. Returns the
+/// objects' reports and the state holding what is still open.
+fn read_draining(
     plan: &sources::Plan,
     cfg: &Arc<FeatureConfig>,
-) -> (Vec<flowhound_flowlog::ObjectReport>, Features) {
+    mut drained: impl FnMut(Features, Vec<PairSeries>) -> bool,
+) -> (Vec<flowhound_flowlog::ObjectReport>, FeatureState) {
     let mut reports = Vec::with_capacity(plan.objects.len());
     let mut state = FeatureState::new(cfg.clone());
-    let mut out = Features { addresses: cfg.declared_blocks().clone(), ..Features::default() };
     let reader = sources::Reader::new(plan);
     for (objects, watermark) in groups(&plan.objects) {
+        // The first partial of the group is the running state itself: merging each
+        // group into it would rehash every open window once per group.
         let running = Mutex::new(Some(std::mem::replace(&mut state, FeatureState::new(cfg.clone()))));
         let make = || {
             let taken = running.lock().ok().and_then(|mut slot| slot.take());
@@ -151,22 +152,41 @@ pub fn read_features(
         let (group_reports, group_state) = reader.read(&objects, make);
         reports.extend(group_reports);
         state = group_state;
+        // Only if no partial was made at all (an empty group) is the state still here.
         if let Some(untouched) = running.lock().ok().and_then(|mut slot| slot.take()) {
             state.merge(untouched);
         }
         if let Some(watermark) = watermark {
-            let drained = state.drain_finished(watermark);
-            out.rows.extend(drained.rows);
-            out.edges.extend(drained.edges);
-            out.stats.merge(&drained.stats);
-            out.pairs.extend(state.drain_finished_pairs(watermark));
+            let windows = state.drain_finished(watermark);
+            let pairs = state.drain_finished_pairs(watermark);
+            if !drained(windows, pairs) {
+                break;
+            }
         }
     }
-    let rest = state.finish();
-    out.rows.extend(rest.rows);
-    out.edges.extend(rest.edges);
-    out.pairs.extend(rest.pairs);
-    out.stats.merge(&rest.stats);
+    (reports, state)
+}
+
+/// Reads a plan's objects into features in memory, draining as [`run`] does for its files:
+/// a week of a large fleet read into one state would fill the edge and pair tables and
+/// refuse data. The result equals `finish` on the whole input (rows and edges in window
+/// order; pairs re-sorted by key and horizon).
+pub fn read_features(
+    plan: &sources::Plan,
+    cfg: &Arc<FeatureConfig>,
+) -> (Vec<flowhound_flowlog::ObjectReport>, Features) {
+    let mut out = Features { addresses: cfg.declared_blocks().clone(), ..Features::default() };
+    let mut keep = |windows: Features, pairs: Vec<PairSeries>| {
+        out.rows.extend(windows.rows);
+        out.edges.extend(windows.edges);
+        out.stats.merge(&windows.stats);
+        out.pairs.extend(pairs);
+        true
+    };
+    let (reports, state) = read_draining(plan, cfg, &mut keep);
+    let mut rest = state.finish();
+    let pairs = std::mem::take(&mut rest.pairs);
+    keep(rest, pairs);
     out.pairs.sort_by_key(|p| (p.host, p.peer, p.port, p.protocol, p.horizon_start));
     (reports, out)
 }
@@ -187,38 +207,11 @@ pub fn run(args: &ExtractArgs) -> Result<ExitCode> {
     let plan = sources::plan(&args.source)?;
     let started = std::time::Instant::now();
     let outputs = Outputs::create(args, format)?;
-    let mut reports = Vec::with_capacity(plan.objects.len());
-    let mut state = FeatureState::new(cfg.clone());
     // Output is encoded and written on its own thread, while the next group is read.
     let (sender, receiver) = mpsc::sync_channel::<(Features, Vec<PairSeries>)>(1);
     let writer = std::thread::spawn(move || write_all(outputs, receiver));
-    {
-        let reader = sources::Reader::new(&plan);
-        for (objects, watermark) in groups(&plan.objects) {
-            // The first partial of the group is the running state itself: merging each
-            // group into it would rehash every open window once per group.
-            let running = Mutex::new(Some(std::mem::replace(&mut state, FeatureState::new(cfg.clone()))));
-            let make = || {
-                let taken = running.lock().ok().and_then(|mut slot| slot.take());
-                taken.unwrap_or_else(|| FeatureState::new(cfg.clone()))
-            };
-            let (group_reports, group_state) = reader.read(&objects, make);
-            reports.extend(group_reports);
-            state = group_state;
-            // Only if no partial was made at all (an empty group) is the state still here.
-            if let Some(untouched) = running.lock().ok().and_then(|mut slot| slot.take()) {
-                state.merge(untouched);
-            }
-            if let Some(watermark) = watermark {
-                let drained = state.drain_finished(watermark);
-                let pairs = state.drain_finished_pairs(watermark);
-                if sender.send((drained, pairs)).is_err() {
-                    // The writer stopped on an error, which joining it returns.
-                    break;
-                }
-            }
-        }
-    }
+    // A failed send means the writer stopped on an error, which joining it returns.
+    let (reports, state) = read_draining(&plan, &cfg, |windows, pairs| sender.send((windows, pairs)).is_ok());
     let summary = ScanSummary::from_reports(&reports, plan.pruned, 10);
     let damage = sources::check_damage(&summary, args.source.skip_corrupt);
     if damage.is_ok() {
@@ -302,21 +295,26 @@ fn temporary(path: &Path) -> PathBuf {
 
 impl Outputs {
     fn create(args: &ExtractArgs, format: Format) -> Result<Outputs> {
-        let mut paths = vec![(args.out.clone(), temporary(&args.out))];
-        paths.extend(args.pairs_out.iter().map(|p| (p.clone(), temporary(p))));
-        paths.extend(args.edges_out.iter().map(|p| (p.clone(), temporary(p))));
-        let open = |path: &Path| File::create(path).with_context(|| format!("creating {}", path.display()));
-        let rows = RowSink::new(open(&paths[0].1)?, format)?;
-        let mut rest = paths[1..].iter();
-        let pairs = match args.pairs_out {
-            Some(_) => rest.next().map(|(_, tmp)| open(tmp)).transpose()?.map(BufWriter::new),
-            None => None,
-        };
-        let edges = match args.edges_out {
-            Some(_) => rest.next().map(|(_, tmp)| open(tmp)).transpose()?.map(BufWriter::new),
-            None => None,
-        };
-        Ok(Outputs { rows, pairs, edges, paths })
+        let mut paths = Vec::new();
+        let opened = (|| {
+            let mut open = |dest: &Path| {
+                let tmp = temporary(dest);
+                let file = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+                paths.push((dest.to_path_buf(), tmp));
+                anyhow::Ok(file)
+            };
+            let rows = RowSink::new(open(&args.out)?, format)?;
+            let pairs = args.pairs_out.as_deref().map(&mut open).transpose()?.map(BufWriter::new);
+            let edges = args.edges_out.as_deref().map(&mut open).transpose()?.map(BufWriter::new);
+            anyhow::Ok((rows, pairs, edges))
+        })();
+        match opened {
+            Ok((rows, pairs, edges)) => Ok(Outputs { rows, pairs, edges, paths }),
+            Err(e) => {
+                remove_temporaries(&paths);
+                Err(e)
+            }
+        }
     }
 
     fn write(&mut self, features: &Features, pairs: &[PairSeries], written: &mut Written) -> Result<()> {
@@ -351,8 +349,11 @@ impl Outputs {
             remove_temporaries(&paths);
             return Err(e);
         }
-        for (dest, tmp) in &paths {
-            std::fs::rename(tmp, dest).with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
+        for (i, (dest, tmp)) in paths.iter().enumerate() {
+            if let Err(e) = std::fs::rename(tmp, dest) {
+                remove_temporaries(&paths[i..]);
+                return Err(e).with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()));
+            }
         }
         Ok(())
     }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use flowhound_flowlog::time::format_rfc3339;
 use flowhound_model::baseline::{BaselineError, BaselineParams};
@@ -17,7 +17,7 @@ use flowhound_model::finding::Finding;
 
 use crate::UsageError;
 use crate::cli::{AddressArgs, SourceArgs};
-use crate::score::{load_model, read_safelist, write_findings};
+use crate::score::{load_model, read_safelist, write_findings, write_findings_file};
 use crate::train::{address_blocks, blocks_for_model, extract, parse_window, read_settings};
 
 #[derive(Debug, Args)]
@@ -108,12 +108,7 @@ pub fn run(args: &HuntArgs) -> Result<ExitCode> {
             write_findings(&mut w, &ranked)?;
             w.flush()?;
         }
-        Some(path) => {
-            let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-            let mut w = std::io::BufWriter::new(file);
-            write_findings(&mut w, &ranked)?;
-            w.flush().with_context(|| format!("writing {}", path.display()))?;
-        }
+        Some(path) => write_findings_file(path, &ranked)?,
         None => {}
     }
     let hosts = features.rows.iter().map(|r| r.host).collect::<std::collections::BTreeSet<_>>().len();

@@ -79,12 +79,7 @@ pub fn score_and_write(
 ) -> Result<ScoreOutput> {
     let result = detect::score(baseline, features, safelist, &manifest.id);
     match out {
-        Some(path) => {
-            let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-            let mut w = std::io::BufWriter::new(file);
-            write_findings(&mut w, &result.findings)?;
-            w.flush()?;
-        }
+        Some(path) => write_findings_file(path, &result.findings)?,
         None => {
             let mut w = std::io::stdout().lock();
             write_findings(&mut w, &result.findings)?;
@@ -92,6 +87,14 @@ pub fn score_and_write(
         }
     }
     Ok(result)
+}
+
+/// Findings as JSON lines in a new file at `path`; shared by `score` and `hunt`.
+pub fn write_findings_file(path: &Path, findings: &[Finding]) -> Result<()> {
+    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    write_findings(&mut w, findings)?;
+    w.flush().with_context(|| format!("writing {}", path.display()))
 }
 
 /// Findings as JSON lines (CONTRACT §4); shared by `score` and `serve`.

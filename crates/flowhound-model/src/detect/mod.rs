@@ -261,7 +261,8 @@ pub struct Context<'a> {
     edge_model: EdgeModel,
     /// Hosts per peer group in the baseline's histories.
     group_sizes: HashMap<usize, usize>,
-    /// Internal sources per (destination, port) in the scored edges.
+    /// Internal sources per (destination, port) in the scored edges, for the (host, port)
+    /// of the scored external pairs.
     clients: HashMap<(Addr, u16), HashSet<Addr>>,
 }
 
@@ -343,9 +344,12 @@ impl<'a> Context<'a> {
         for host in &h.hosts {
             *group_sizes.entry(host.group).or_default() += 1;
         }
+        // Clients are only ever asked of a host on the port of one of its external pairs:
+        // the edge tables are far larger than that, so only those (host, port) are kept.
+        let pair_ports: HashSet<(Addr, u16)> = features.pairs.iter().map(|p| (p.host, p.port)).collect();
         let mut clients: HashMap<(Addr, u16), HashSet<Addr>> = HashMap::new();
         for e in &features.edges {
-            if e.src != e.dst && e.flows_accept > 0 {
+            if e.src != e.dst && e.flows_accept > 0 && pair_ports.contains(&(e.dst, e.dst_port)) {
                 clients.entry((e.dst, e.dst_port)).or_default().insert(e.src);
             }
         }
