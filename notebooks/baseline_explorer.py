@@ -27,7 +27,10 @@ from pathlib import Path
 
 import pandas as pd
 
-MODEL_DIR = Path(os.environ.get("FLOWHOUND_MODEL", "../models/reference"))
+MODEL_ROOT = Path(os.environ.get("FLOWHOUND_MODEL", "../models/reference"))
+# A model directory holds versions and CURRENT naming the one in use; a directory with a
+# manifest inside is a single version (models/README.md).
+MODEL_DIR = MODEL_ROOT / (MODEL_ROOT / "CURRENT").read_text().strip() if (MODEL_ROOT / "CURRENT").exists() else MODEL_ROOT
 FEATURES = Path(os.environ.get("FLOWHOUND_FEATURES", "features.parquet"))
 SUPPORTED_SCHEMA_VERSION = 4
 

@@ -85,7 +85,9 @@ def main():
         subprocess.run([binary, "extract", os.path.join(sim, "test"), "--out", features], **quiet)
 
         ns = run_notebook(cells, model, features)
-        with open(os.path.join(model, "manifest.json")) as f:
+        with open(os.path.join(model, "CURRENT")) as f:
+            version = os.path.join(model, f.read().strip())
+        with open(os.path.join(version, "manifest.json")) as f:
             manifest = json.load(f)
         check("verified id is the manifest's", ns["computed_id"] == manifest["id"], ns["computed_id"])
         hosts = manifest["training"]["counts"]["hosts"]
@@ -111,7 +113,7 @@ def main():
 
         # A tampered payload and an edited manifest are refused by the verification cell.
         tampered = os.path.join(tmp, "tampered")
-        shutil.copytree(model, tampered)
+        shutil.copytree(version, tampered)
         with open(os.path.join(tampered, "baseline.json"), "r+b") as f:
             data = bytearray(f.read())
             at = max(i for i, b in enumerate(data) if chr(b).isdigit())
@@ -123,7 +125,7 @@ def main():
             check("tampered payload refused", False, "the notebook ran")
         except ValueError as e:
             check("tampered payload refused", "checksum mismatch" in str(e), e)
-        shutil.copytree(model, tampered, dirs_exist_ok=True)
+        shutil.copytree(version, tampered, dirs_exist_ok=True)
         path = os.path.join(tampered, "manifest.json")
         with open(path) as f:
             text = f.read()

@@ -47,14 +47,14 @@ impl Volume {
     #[inline]
     pub fn add(&mut self, packets: u64, bytes: u64) {
         self.flows += 1;
-        self.packets += packets;
-        self.bytes += bytes;
+        self.packets = self.packets.saturating_add(packets);
+        self.bytes = self.bytes.saturating_add(bytes);
     }
 
     pub fn merge(&mut self, o: &Volume) {
         self.flows += o.flows;
-        self.packets += o.packets;
-        self.bytes += o.bytes;
+        self.packets = self.packets.saturating_add(o.packets);
+        self.bytes = self.bytes.saturating_add(o.bytes);
     }
 }
 
@@ -135,7 +135,7 @@ impl Acc {
     #[inline]
     fn note_peer(&mut self, peer: Addr, out: PeerOut, cap: usize) {
         if let Some(p) = self.peers.get_mut(&peer) {
-            p.bytes += out.bytes;
+            p.bytes = p.bytes.saturating_add(out.bytes);
             p.sent |= out.sent;
         } else if self.peers.len() < cap {
             self.peers.insert(peer, out);
@@ -154,7 +154,7 @@ impl Acc {
             self.out_external.add(f.packets, f.bytes);
         }
         if f.aws_service {
-            self.bytes_out_aws += f.bytes;
+            self.bytes_out_aws = self.bytes_out_aws.saturating_add(f.bytes);
         }
         self.rejects_out += u64::from(f.reject);
         self.syn_out += u64::from(f.syn);
@@ -184,7 +184,7 @@ impl Acc {
             self.in_external.add(f.packets, f.bytes);
         }
         if f.aws_service {
-            self.bytes_in_aws += f.bytes;
+            self.bytes_in_aws = self.bytes_in_aws.saturating_add(f.bytes);
         }
         self.rejects_in += u64::from(f.reject);
         self.syn_in += u64::from(f.syn);
@@ -208,8 +208,8 @@ impl Acc {
         self.in_internal.merge(&o.in_internal);
         self.out_external.merge(&o.out_external);
         self.in_external.merge(&o.in_external);
-        self.bytes_out_aws += o.bytes_out_aws;
-        self.bytes_in_aws += o.bytes_in_aws;
+        self.bytes_out_aws = self.bytes_out_aws.saturating_add(o.bytes_out_aws);
+        self.bytes_in_aws = self.bytes_in_aws.saturating_add(o.bytes_in_aws);
         self.rejects_out += o.rejects_out;
         self.rejects_in += o.rejects_in;
         self.syn_out += o.syn_out;
@@ -421,8 +421,8 @@ impl EdgeAcc {
     pub fn merge(&mut self, o: &EdgeAcc) {
         self.accept += o.accept;
         self.reject += o.reject;
-        self.packets += o.packets;
-        self.bytes += o.bytes;
+        self.packets = self.packets.saturating_add(o.packets);
+        self.bytes = self.bytes.saturating_add(o.bytes);
         self.syn += o.syn;
     }
 }

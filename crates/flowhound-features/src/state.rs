@@ -178,16 +178,16 @@ impl EniInfo {
             Entry::Vacant(v) if len < MAX_RELAY_KEYS => v.insert(Relay::default()),
             Entry::Vacant(_) => {
                 match self.relay_unkeyed.iter_mut().find(|(a, _)| *a == addr) {
-                    Some((_, b)) => *b += bytes,
+                    Some((_, b)) => *b = b.saturating_add(bytes),
                     None => self.relay_unkeyed.push((addr, bytes)),
                 }
                 return;
             }
         };
         if inbound {
-            relay.from_internal += bytes;
+            relay.from_internal = relay.from_internal.saturating_add(bytes);
         } else {
-            relay.to_external += bytes;
+            relay.to_external = relay.to_external.saturating_add(bytes);
         }
     }
 
@@ -196,8 +196,8 @@ impl EniInfo {
             let len = self.relay.len();
             match self.relay.entry(key) {
                 Entry::Occupied(mut o) => {
-                    o.get_mut().from_internal += r.from_internal;
-                    o.get_mut().to_external += r.to_external;
+                    o.get_mut().from_internal = o.get_mut().from_internal.saturating_add(r.from_internal);
+                    o.get_mut().to_external = o.get_mut().to_external.saturating_add(r.to_external);
                 }
                 Entry::Vacant(v) if len < MAX_RELAY_KEYS => {
                     v.insert(*r);
@@ -222,16 +222,16 @@ impl EniInfo {
         let (mut from_internal, mut to_external, mut matched) = (0u64, 0u64, 0u64);
         for (&(addr, _, _), r) in &self.relay {
             if addr == own {
-                from_internal += r.from_internal;
-                to_external += r.to_external;
-                matched += r.from_internal.min(r.to_external);
+                from_internal = from_internal.saturating_add(r.from_internal);
+                to_external = to_external.saturating_add(r.to_external);
+                matched = matched.saturating_add(r.from_internal.min(r.to_external));
             }
         }
         for &(addr, bytes) in &self.relay_unkeyed {
             if addr == own {
                 // Unmatched either way: counts against both shares.
-                from_internal += bytes;
-                to_external += bytes;
+                from_internal = from_internal.saturating_add(bytes);
+                to_external = to_external.saturating_add(bytes);
             }
         }
         senders >= 2 && to_external > 0 && matched as f64 >= GATEWAY_MATCH * from_internal.max(to_external) as f64
@@ -602,8 +602,8 @@ impl FeatureState {
                     } else {
                         e.accept += 1;
                     }
-                    e.packets += packets;
-                    e.bytes += bytes;
+                    e.packets = e.packets.saturating_add(packets);
+                    e.bytes = e.bytes.saturating_add(bytes);
                     e.syn += u64::from(syn);
                 }
                 None => self.stats.edges_refused += 1,

@@ -13,6 +13,7 @@
 mod field;
 mod intern;
 mod keylayout;
+pub mod limits;
 mod parquet;
 mod parse;
 mod reader;
@@ -26,7 +27,9 @@ pub use field::Field;
 pub use intern::{Interner, Sym};
 pub use keylayout::{KeyInfo, MAX_START_BEFORE_BUCKET_SECS};
 pub use parquet::read_parquet;
-pub use parse::{DEFAULT_V2, Line, LineError, LineKind, LineParser, MAX_HEADER_FIELDS, SIMULATOR_V5, Schema};
+pub use parse::{
+    DEFAULT_V2, Line, LineError, LineKind, LineParser, MAX_HEADER_FIELDS, SIMULATOR_V5, Schema, check_plausible,
+};
 pub use reader::{
     DEFAULT_IN_MEMORY_GZIP_BYTES, DEFAULT_MAX_DECOMPRESSED_BYTES, DEFAULT_MAX_LINE_BYTES, GzipInMemory, NullSink,
     ReadOptions, RecordSink, read_stream,

@@ -12,7 +12,7 @@ use parquet::file::reader::ChunkReader;
 
 use crate::field::Field;
 use crate::intern::Interner;
-use crate::parse::{LineError, Schema, set_field};
+use crate::parse::{LineError, Schema, check_plausible, set_field};
 use crate::reader::{Accounting, ReadOptions, RecordSink};
 use crate::record::FlowRecord;
 use crate::report::{ObjectError, ObjectFormat, ObjectReport};
@@ -90,9 +90,9 @@ fn read_batch<S: RecordSink + ?Sized>(
                 break;
             }
         }
-        match failed {
-            Some(err) => acc.malformed(*row_no, &err),
-            None => {
+        match failed.map_or_else(|| check_plausible(&record), Err) {
+            Err(err) => acc.malformed(*row_no, &err),
+            Ok(()) => {
                 if acc.record(&record) {
                     sink.record(&record, interner);
                 }

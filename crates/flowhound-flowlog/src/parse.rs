@@ -35,6 +35,36 @@ pub enum LineError {
     BadHeader { reason: String },
     #[error("no usable header before this line (the last header was invalid: {reason})")]
     NoSchema { reason: String },
+    #[error("field {field}: {value} is above the physical limit of {limit}")]
+    Implausible { field: Field, value: u64, limit: u64 },
+    #[error("end {end} is before start {start}")]
+    EndBeforeStart { start: u64, end: u64 },
+}
+
+/// Whether a parsed record's numbers are physically possible (see [`crate::limits`]):
+/// a counter or time beyond them is a corrupt or forged line, and summing it would
+/// falsify every aggregate it joins.
+pub fn check_plausible(record: &FlowRecord) -> Result<(), LineError> {
+    use crate::limits::{MAX_RECORD_BYTES, MAX_RECORD_PACKETS, MAX_UNIX_SECS};
+    let checks = [
+        (Field::Bytes, record.bytes, MAX_RECORD_BYTES),
+        (Field::Packets, record.packets, MAX_RECORD_PACKETS),
+        (Field::Start, record.start, MAX_UNIX_SECS),
+        (Field::End, record.end, MAX_UNIX_SECS),
+    ];
+    for (field, value, limit) in checks {
+        if let Some(value) = value
+            && value > limit
+        {
+            return Err(LineError::Implausible { field, value, limit });
+        }
+    }
+    if let (Some(start), Some(end)) = (record.start, record.end)
+        && end < start
+    {
+        return Err(LineError::EndBeforeStart { start, end });
+    }
+    Ok(())
 }
 
 /// One slot of a schema.
@@ -265,7 +295,8 @@ impl LineParser {
         }
         let Ok(schema) = &self.schema else { return None };
         let mut fields = Fields { interner: &mut self.interner, recent: &mut self.recent };
-        schema.parse_fast(text, UNTIL_NEWLINE, &mut fields, record)
+        // An implausible record goes the framed way, which reports it.
+        schema.parse_fast(text, UNTIL_NEWLINE, &mut fields, record).filter(|_| check_plausible(record).is_ok())
     }
 
     /// Like [`LineParser::parse_line_reusing`] for the line `text[..len]`, where the
@@ -289,7 +320,7 @@ impl LineParser {
             // Anything unusual (a tab, a run of spaces, an IPv6 address, a bad value)
             // leaves the line to the general path below, which gives the same result
             // for every line the fast paths accept and the exact error otherwise.
-            if schema.parse_fast(text, line.len(), &mut fields, record).is_some() {
+            if schema.parse_fast(text, line.len(), &mut fields, record).is_some() && check_plausible(record).is_ok() {
                 return Ok(LineKind::Record);
             }
         }
@@ -336,7 +367,7 @@ impl LineParser {
             other => other,
         };
         match parsed {
-            Ok(()) => Ok(LineKind::Record),
+            Ok(()) => check_plausible(record).map(|()| LineKind::Record),
             Err(LineError::FieldCount { expected, found }) if !self.header_seen && self.default_is_v2 => {
                 self.parse_inferred(line, found, record).unwrap_or(Err(LineError::FieldCount { expected, found }))
             }
@@ -370,7 +401,7 @@ impl LineParser {
             self.schema_generation += 1;
             self.last_inferred = Some(version);
         }
-        Some(parsed.map(|()| LineKind::Record))
+        Some(parsed.and_then(|()| check_plausible(record)).map(|()| LineKind::Record))
     }
 }
 
@@ -1236,6 +1267,59 @@ mod tests {
         assert_eq!(r.start, Some(1795849260));
         let r = record(&mut p, "2 123456789012 eni-0aa11bb22cc33dd44 - - - - - - - 1795849260 1795849319 - SKIPDATA");
         assert_eq!(r.log_status, Some(LogStatus::SkipData));
+    }
+
+    #[test]
+    fn numbers_beyond_physical_limits_are_malformed_on_every_path() {
+        use crate::limits::{MAX_RECORD_BYTES, MAX_RECORD_PACKETS, MAX_UNIX_SECS};
+        let line = |packets: u64, bytes: u64, start: u64, end: u64| {
+            format!("2 123456789012 eni-0a1b 10.0.0.1 10.0.0.2 443 49152 6 {packets} {bytes} {start} {end} ACCEPT OK")
+        };
+        // The default (fast) path, the framed path and a custom header.
+        for header in [
+            None,
+            Some(
+                "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status",
+            ),
+        ] {
+            let mut p = LineParser::new();
+            if let Some(h) = header {
+                assert_eq!(p.parse_line(h.as_bytes()), Ok(Line::Header));
+            }
+            let ok = record(&mut p, &line(MAX_RECORD_PACKETS, MAX_RECORD_BYTES, 100, MAX_UNIX_SECS));
+            assert_eq!(
+                (ok.packets, ok.bytes, ok.end),
+                (Some(MAX_RECORD_PACKETS), Some(MAX_RECORD_BYTES), Some(MAX_UNIX_SECS))
+            );
+            assert_eq!(
+                p.parse_line(line(1, 18_446_744_068_709_552_616, 100, 160).as_bytes()),
+                Err(LineError::Implausible {
+                    field: Field::Bytes,
+                    value: 18_446_744_068_709_552_616,
+                    limit: MAX_RECORD_BYTES
+                })
+            );
+            assert_eq!(
+                p.parse_line(line(MAX_RECORD_PACKETS + 1, 1, 100, 160).as_bytes()),
+                Err(LineError::Implausible {
+                    field: Field::Packets,
+                    value: MAX_RECORD_PACKETS + 1,
+                    limit: MAX_RECORD_PACKETS
+                })
+            );
+            assert_eq!(
+                p.parse_line(line(1, 1, u64::MAX, u64::MAX).as_bytes()),
+                Err(LineError::Implausible { field: Field::Start, value: u64::MAX, limit: MAX_UNIX_SECS })
+            );
+            assert_eq!(
+                p.parse_line(line(1, 1, 160, 100).as_bytes()),
+                Err(LineError::EndBeforeStart { start: 160, end: 100 })
+            );
+            // Through the reader's in-place path too.
+            let mut r = FlowRecord::default();
+            let text = format!("{}\n{}\n", line(1, 1, 160, 100), line(1, 1, 100, 160));
+            assert_eq!(p.parse_record_line(text.as_bytes(), &mut r), None);
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::io::Write;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use flowhound_flowlog::limits::{MAX_RECORD_BYTES, MAX_RECORD_PACKETS, MAX_UNIX_SECS};
 use flowhound_flowlog::{
     Action, Addr, EcsFields, Field, FlowDirection, FlowRecord, Interner, Line, LineParser, LogStatus, NullSink,
     ReadOptions, Sym, TrafficType, read_stream, write_header, write_record,
@@ -145,10 +146,10 @@ fn record_values() -> impl Strategy<Value = Values> {
         any::<Option<u16>>(),
         any::<Option<u16>>(),
         any::<Option<u8>>(),
-        any::<Option<u64>>(),
-        any::<Option<u64>>(),
-        any::<Option<u64>>(),
-        any::<Option<u64>>(),
+        proptest::option::of(0..=MAX_RECORD_PACKETS),
+        proptest::option::of(0..=MAX_RECORD_BYTES),
+        proptest::option::of(0..=MAX_UNIX_SECS),
+        proptest::option::of(0..=MAX_UNIX_SECS),
     );
     let small = (any::<Option<u16>>(), any::<Option<u8>>(), any::<Option<u8>>());
     let addrs = [addr(), addr(), addr(), addr()];
@@ -174,7 +175,13 @@ impl Values {
     fn build(&self, interner: &mut Interner) -> FlowRecord {
         let mut syms = self.ids.iter().map(|id| id.as_ref().map_or(Sym::NONE, |s| interner.intern(s.as_bytes())));
         let mut next = || syms.next().unwrap_or(Sym::NONE);
-        let (version, srcport, dstport, protocol, packets, bytes, start, end) = self.numbers;
+        let (version, srcport, dstport, protocol, packets, bytes, mut start, mut end) = self.numbers;
+        // A record ends no earlier than it starts (anything else is malformed).
+        if let (Some(s), Some(e)) = (start, end)
+            && e < s
+        {
+            (start, end) = (end, start);
+        }
         let (tcp_flags, traffic_path, encryption_status) = self.small;
         let (action, log_status, traffic_type, flow_direction) = self.enums;
         FlowRecord {

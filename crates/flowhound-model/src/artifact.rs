@@ -1,5 +1,8 @@
-//! The model directory of CONTRACT §7: `manifest.json` plus payload files. [`save`] and [`load`]
-//! write and verify the directory of a [`Baseline`]; [`ModelWriter`] and [`ModelDir`] do the
+//! The model directory of CONTRACT §7. A model is a version directory, `manifest.json` plus
+//! payload files, named by its id; a model directory holds versions and `CURRENT`, naming
+//! the one in use ([`ModelWriter::write`] says how writing stays atomic). A directory with a
+//! manifest directly inside is a single version and is read as one. [`save`] and [`load`]
+//! write and verify the model of a [`Baseline`]; [`ModelWriter`] and [`ModelDir`] do the
 //! format-level work for them.
 //!
 //! Writing is reproducible: payloads and manifest are canonical JSON (object keys sorted at every
@@ -126,6 +129,14 @@ pub enum ArtifactError {
         file: String,
         /// The parse error.
         source: serde_json::Error,
+    },
+    /// `CURRENT` does not name a version.
+    #[error("{path}: not a model id: {content:?}")]
+    BadPointer {
+        /// The pointer file.
+        path: PathBuf,
+        /// What it holds (at most 64 characters).
+        content: String,
     },
     /// The payload disagrees with its manifest (written by something other than [`save`]).
     #[error("payload {file} disagrees with the manifest: {what}")]
@@ -381,24 +392,153 @@ impl ModelWriter {
         Ok((manifest, text))
     }
 
-    /// Write payloads, then the manifest (so a crash mid-write leaves no manifest that vouches
-    /// for missing files). Each file is written to a temporary name and renamed into place.
+    /// Commits the model into the model directory `dir` as a new version and makes it the
+    /// current one; returns its manifest.
+    ///
+    /// The version is written whole under a temporary name in `dir`, every file fsynced,
+    /// and renamed to `dir/<id>/`; then `dir/CURRENT` is replaced (temporary file, fsync,
+    /// rename) to name it. Each step is atomic, so a crash or `kill -9` at any point leaves
+    /// `CURRENT` naming either the old version or the new one, each complete. Writers of
+    /// the same directory take turns on `dir/.lock` (an advisory lock the OS releases when
+    /// a writer dies), so two trainers never interleave; the later one wins. A version dir
+    /// is immutable: its name is its content's id. The newest [`KEPT_VERSIONS`] versions
+    /// stay for rollback (point `CURRENT` at one); older ones, temporaries of crashed
+    /// writers and a flat model of the layout before versions are removed.
     pub fn write(&self, dir: &Path) -> Result<Manifest, ArtifactError> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| ArtifactError::Io { path, source }
-        };
-        fs::create_dir_all(dir).map_err(io(dir))?;
+        fs::create_dir_all(dir).map_err(io_error(dir))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_error(&lock_path))?;
+        lock.lock().map_err(io_error(&lock_path))?;
         let (manifest, text) = self.manifest()?;
-        let files = self.payloads.iter().map(|(n, (b, _))| (n.as_str(), b.as_slice()));
-        for (name, bytes) in files.chain(std::iter::once((MANIFEST_FILE, text.as_bytes()))) {
-            let path = dir.join(name);
-            let tmp = dir.join(format!(".{name}.tmp"));
-            fs::write(&tmp, bytes).map_err(io(&tmp))?;
-            fs::rename(&tmp, &path).map_err(io(&path))?;
+        let version = dir.join(&manifest.id);
+        if ModelDir::open_version(&version, &manifest.feature_schema).is_err() {
+            if version.exists() {
+                // A damaged copy under the id's name (edited by hand): replace it.
+                fs::remove_dir_all(&version).map_err(io_error(&version))?;
+            }
+            let tmp = dir.join(format!("{TEMP_PREFIX}{}-{}", manifest.id, unique_suffix()));
+            fs::create_dir(&tmp).map_err(io_error(&tmp))?;
+            let files = self.payloads.iter().map(|(n, (b, _))| (n.as_str(), b.as_slice()));
+            for (name, bytes) in files.chain(std::iter::once((MANIFEST_FILE, text.as_bytes()))) {
+                write_synced(&tmp.join(name), bytes)?;
+            }
+            sync_dir(&tmp)?;
+            fs::rename(&tmp, &version).map_err(io_error(&version))?;
         }
+        let pointer_tmp = dir.join(format!("{TEMP_PREFIX}{CURRENT_FILE}-{}", unique_suffix()));
+        write_synced(&pointer_tmp, format!("{}\n", manifest.id).as_bytes())?;
+        let pointer = dir.join(CURRENT_FILE);
+        fs::rename(&pointer_tmp, &pointer).map_err(io_error(&pointer))?;
+        sync_dir(dir)?;
+        prune(dir, &manifest.id)?;
+        drop(lock);
         Ok(manifest)
     }
+}
+
+/// The pointer file of a model directory: the id of the current version.
+pub const CURRENT_FILE: &str = "CURRENT";
+/// The writers' lock file of a model directory.
+const LOCK_FILE: &str = ".lock";
+/// Names of writers' temporaries inside a model directory.
+const TEMP_PREFIX: &str = ".tmp-";
+/// Versions a model directory keeps, the current one included.
+pub const KEPT_VERSIONS: usize = 5;
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ArtifactError {
+    let path = path.to_path_buf();
+    move |source| ArtifactError::Io { path, source }
+}
+
+/// A suffix no other writer uses at the same time: process id and clock nanoseconds.
+fn unique_suffix() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{}-{nanos}", std::process::id())
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), ArtifactError> {
+    let mut file = fs::File::create(path).map_err(io_error(path))?;
+    std::io::Write::write_all(&mut file, bytes).map_err(io_error(path))?;
+    file.sync_all().map_err(io_error(path))
+}
+
+/// Makes a directory's entries (a rename into it) durable.
+fn sync_dir(dir: &Path) -> Result<(), ArtifactError> {
+    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_error(dir))
+}
+
+/// Whether `name` has the shape of a model id (`fh-` and 16 hex digits).
+fn is_model_id(name: &str) -> bool {
+    name.len() == 19 && name.starts_with("fh-") && name[3..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Removes, under the writers' lock, what no reader can be pointed at: temporaries of
+/// crashed writers, versions beyond the newest [`KEPT_VERSIONS`], and a flat model.
+fn prune(dir: &Path, current: &str) -> Result<(), ArtifactError> {
+    let mut versions = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io_error(dir))? {
+        let entry = entry.map_err(io_error(dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        if name.starts_with(TEMP_PREFIX) {
+            let removed = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+            removed.map_err(io_error(&path))?;
+        } else if is_model_id(&name) && name != current && path.is_dir() {
+            let modified = entry.metadata().and_then(|m| m.modified()).map_err(io_error(&path))?;
+            versions.push((modified, path));
+        }
+    }
+    versions.sort();
+    let surplus = versions.len().saturating_sub(KEPT_VERSIONS - 1);
+    for (_, path) in &versions[..surplus] {
+        fs::remove_dir_all(path).map_err(io_error(path))?;
+    }
+    // A model of the flat layout (manifest and payloads directly in `dir`): CURRENT now
+    // takes precedence, so its files would only mislead.
+    let flat = dir.join(MANIFEST_FILE);
+    if let Ok(text) = fs::read_to_string(&flat) {
+        if let Ok(old) = serde_json::from_str::<Manifest>(&text) {
+            for name in old.files.keys() {
+                if check_file_name(name).is_ok() {
+                    let _ = fs::remove_file(dir.join(name));
+                }
+            }
+        }
+        fs::remove_file(&flat).map_err(io_error(&flat))?;
+    }
+    Ok(())
+}
+
+/// The directory holding the current version of the model directory `dir`: the version
+/// `dir/CURRENT` names, or `dir` itself when it holds a manifest directly (a single
+/// version, such as a copied or pinned `dir/<id>/`).
+pub fn resolve(dir: &Path) -> Result<PathBuf, ArtifactError> {
+    let pointer = dir.join(CURRENT_FILE);
+    match fs::read_to_string(&pointer) {
+        Ok(text) => {
+            let id = text.trim();
+            if !is_model_id(id) {
+                return Err(ArtifactError::BadPointer { path: pointer, content: id.chars().take(64).collect() });
+            }
+            Ok(dir.join(id))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(dir.to_path_buf()),
+        Err(source) => Err(ArtifactError::Io { path: pointer, source }),
+    }
+}
+
+/// The id of the current model in `dir` as its manifest states it, unverified: a cheap
+/// check whether the model changed (then [`load`] verifies it).
+pub fn current_id(dir: &Path) -> Option<String> {
+    let version = resolve(dir).ok()?;
+    let text = fs::read(version.join(MANIFEST_FILE)).ok()?;
+    let value: Value = serde_json::from_slice(&text).ok()?;
+    value["id"].as_str().map(str::to_string)
 }
 
 /// A verified model directory.
@@ -414,9 +554,14 @@ struct VersionProbe {
 }
 
 impl ModelDir {
-    /// Open and verify `dir`: schema version, manifest integrity, feature schema, every payload's
-    /// size and checksum.
+    /// Open and verify the current version of the model directory `dir` (see [`resolve`]):
+    /// schema version, manifest integrity, feature schema, every payload's size and checksum.
     pub fn open(dir: &Path, expected: &FeatureSchema) -> Result<Self, ArtifactError> {
+        Self::open_version(&resolve(dir)?, expected)
+    }
+
+    /// Open and verify one version directory (manifest and payloads directly in `dir`).
+    fn open_version(dir: &Path, expected: &FeatureSchema) -> Result<Self, ArtifactError> {
         let path = dir.join(MANIFEST_FILE);
         let text = match fs::read_to_string(&path) {
             Ok(t) => t,
@@ -463,7 +608,7 @@ impl ModelDir {
         &self.manifest
     }
 
-    /// Directory path.
+    /// The version directory the model was read from.
     pub fn path(&self) -> &Path {
         &self.dir
     }
@@ -626,10 +771,93 @@ mod tests {
         let (a, _) = written();
         let (b, _) = written();
         for name in [MANIFEST_FILE, "iforest.json", "notes.txt"] {
-            assert_eq!(fs::read(a.path().join(name)).unwrap(), fs::read(b.path().join(name)).unwrap(), "{name}");
+            let read = |d: &tempfile::TempDir| fs::read(resolve(d.path()).unwrap().join(name)).unwrap();
+            assert_eq!(read(&a), read(&b), "{name}");
         }
-        // No temporaries left behind.
-        assert_eq!(fs::read_dir(a.path()).unwrap().count(), 3);
+        // The version, its pointer and the writers' lock; no temporaries left behind.
+        let mut names: Vec<String> =
+            fs::read_dir(a.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        let id = fs::read_to_string(a.path().join(CURRENT_FILE)).unwrap().trim().to_string();
+        assert_eq!(names, [".lock".to_string(), CURRENT_FILE.to_string(), id]);
+        assert_eq!(fs::read_dir(resolve(a.path()).unwrap()).unwrap().count(), 3);
+    }
+
+    #[test]
+    fn versions_are_kept_pointed_at_and_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ids = Vec::new();
+        for seed in 0..KEPT_VERSIONS as u64 + 2 {
+            let (mut w, _) = writer();
+            w.seed("extra", seed);
+            ids.push(w.write(dir.path()).unwrap().id);
+            // Versions are ordered by modification time: keep them apart.
+            std::thread::sleep(std::time::Duration::from_millis(15));
+            assert_eq!(current_id(dir.path()).as_deref(), Some(ids.last().unwrap().as_str()));
+        }
+        let m = ModelDir::open(dir.path(), &schema()).unwrap();
+        assert_eq!(&m.manifest().id, ids.last().unwrap());
+        assert_eq!(m.path(), dir.path().join(ids.last().unwrap()));
+        for (i, id) in ids.iter().enumerate() {
+            let kept = i >= ids.len() - KEPT_VERSIONS;
+            assert_eq!(dir.path().join(id).is_dir(), kept, "version {i}");
+        }
+        // Rolling back is pointing CURRENT at a kept version; a pinned version opens directly.
+        let old = &ids[ids.len() - 2];
+        fs::write(dir.path().join(CURRENT_FILE), format!("{old}\n")).unwrap();
+        assert_eq!(&ModelDir::open(dir.path(), &schema()).unwrap().manifest().id, old);
+        assert_eq!(
+            &ModelDir::open(&dir.path().join(&ids[ids.len() - 1]), &schema()).unwrap().manifest().id,
+            ids.last().unwrap()
+        );
+        fs::write(dir.path().join(CURRENT_FILE), "../../etc\n").unwrap();
+        assert!(matches!(ModelDir::open(dir.path(), &schema()), Err(ArtifactError::BadPointer { .. })));
+    }
+
+    #[test]
+    fn a_flat_model_is_read_and_replaced_by_versions() {
+        let flat = tempfile::tempdir().unwrap();
+        let (w, _) = writer();
+        let (manifest, text) = w.manifest().unwrap();
+        fs::write(flat.path().join(MANIFEST_FILE), text).unwrap();
+        for (name, (bytes, _)) in &w.payloads {
+            fs::write(flat.path().join(name), bytes).unwrap();
+        }
+        assert_eq!(ModelDir::open(flat.path(), &schema()).unwrap().manifest().id, manifest.id);
+        let (mut w2, _) = writer();
+        w2.seed("extra", 1);
+        let second = w2.write(flat.path()).unwrap();
+        assert_eq!(ModelDir::open(flat.path(), &schema()).unwrap().manifest().id, second.id);
+        for name in [MANIFEST_FILE, "iforest.json", "notes.txt"] {
+            assert!(!flat.path().join(name).exists(), "{name}");
+        }
+    }
+
+    #[test]
+    fn concurrent_writers_leave_one_complete_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..6u64)
+                .map(|seed| {
+                    let path = dir.path();
+                    scope.spawn(move || {
+                        let (mut w, _) = writer();
+                        w.seed("extra", seed);
+                        w.write(path).unwrap().id
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let current = ModelDir::open(dir.path(), &schema()).unwrap();
+        assert!(ids.contains(&current.manifest().id));
+        for entry in fs::read_dir(dir.path()).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(!name.starts_with(TEMP_PREFIX), "temporary {name} left behind");
+            if is_model_id(&name) {
+                assert!(ModelDir::open(&dir.path().join(&name), &schema()).is_ok(), "version {name} incomplete");
+            }
+        }
     }
 
     #[test]
@@ -648,7 +876,7 @@ mod tests {
     #[test]
     fn detects_edited_payload() {
         let (dir, _) = written();
-        let p = dir.path().join("iforest.json");
+        let p = resolve(dir.path()).unwrap().join("iforest.json");
         let text = fs::read_to_string(&p).unwrap().replacen("\"n_features\":2", "\"n_features\":3", 1);
         fs::write(&p, text).unwrap();
         let err = ModelDir::open(dir.path(), &schema()).unwrap_err();
@@ -658,7 +886,7 @@ mod tests {
     #[test]
     fn detects_edited_manifest() {
         let (dir, _) = written();
-        let p = dir.path().join(MANIFEST_FILE);
+        let p = resolve(dir.path()).unwrap().join(MANIFEST_FILE);
         let text = fs::read_to_string(&p).unwrap();
         let edited = text.replacen("\"n_trees\": 8", "\"n_trees\": 9", 1);
         assert_ne!(edited, text);
@@ -670,17 +898,17 @@ mod tests {
     #[test]
     fn detects_missing_payload_and_manifest() {
         let (dir, _) = written();
-        fs::remove_file(dir.path().join("notes.txt")).unwrap();
+        fs::remove_file(resolve(dir.path()).unwrap().join("notes.txt")).unwrap();
         let err = ModelDir::open(dir.path(), &schema()).unwrap_err();
         assert!(matches!(err, ArtifactError::MissingPayload(ref f) if f == "notes.txt"), "{err}");
-        fs::remove_file(dir.path().join(MANIFEST_FILE)).unwrap();
+        fs::remove_file(resolve(dir.path()).unwrap().join(MANIFEST_FILE)).unwrap();
         assert!(matches!(ModelDir::open(dir.path(), &schema()), Err(ArtifactError::MissingManifest(_))));
     }
 
     #[test]
     fn refuses_other_schema_version() {
         let (dir, _) = written();
-        let p = dir.path().join(MANIFEST_FILE);
+        let p = resolve(dir.path()).unwrap().join(MANIFEST_FILE);
         let current = format!("\"schema_version\": {MODEL_SCHEMA_VERSION}");
         let text = fs::read_to_string(&p).unwrap().replacen(&current, "\"schema_version\": 99", 1);
         fs::write(&p, text).unwrap();
@@ -731,7 +959,8 @@ mod tests {
         let (dir, _) = saved_reference();
         for name in [MANIFEST_FILE, BASELINE_FILE] {
             assert!(
-                fs::read(dir.path().join(name)).unwrap() == fs::read(reference().join(name)).unwrap(),
+                fs::read(resolve(dir.path()).unwrap().join(name)).unwrap()
+                    == fs::read(resolve(&reference()).unwrap().join(name)).unwrap(),
                 "saving the loaded reference model must reproduce {name} byte for byte"
             );
         }
@@ -742,7 +971,7 @@ mod tests {
     #[test]
     fn refuses_a_tampered_baseline() {
         let (dir, _) = saved_reference();
-        let payload = dir.path().join(BASELINE_FILE);
+        let payload = resolve(dir.path()).unwrap().join(BASELINE_FILE);
         let mut bytes = fs::read(&payload).unwrap();
         let at = bytes.iter().rposition(|b| b.is_ascii_digit()).unwrap();
         bytes[at] = if bytes[at] == b'1' { b'2' } else { b'1' };
@@ -755,7 +984,7 @@ mod tests {
     #[test]
     fn refuses_a_baseline_of_another_schema_version() {
         let (dir, _) = saved_reference();
-        let p = dir.path().join(MANIFEST_FILE);
+        let p = resolve(dir.path()).unwrap().join(MANIFEST_FILE);
         let current = format!("\"schema_version\": {MODEL_SCHEMA_VERSION}");
         let text = fs::read_to_string(&p).unwrap().replacen(&current, "\"schema_version\": 1", 1);
         fs::write(&p, text).unwrap();

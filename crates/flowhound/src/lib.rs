@@ -21,6 +21,9 @@ use std::process::ExitCode;
 
 use cli::{Cli, Command};
 
+/// The parsed `serve` configuration file (exposed for the fuzz targets in tests/fuzz).
+pub use serve::config::ServeConfig;
+
 /// Exit code for runtime failures (CONTRACT §1).
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit code for usage and configuration errors (CONTRACT §1).
@@ -41,10 +44,16 @@ impl std::error::Error for UsageError {}
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     logging::init(cli.global.log_format);
+    // Worker threads get 8 MiB of stack like the main thread, not rayon's 2 MiB: the
+    // parser's straight-line paths (one macro-expanded function per field order) take
+    // 2.3 MB of stack in an unoptimised build, which overflowed a `cargo build` binary
+    // on its first v5 object. Only address space is reserved; pages are touched on use.
+    let mut pool = rayon::ThreadPoolBuilder::new().stack_size(8 << 20);
     if let Some(threads) = cli.global.threads {
-        // Only fails if a pool was already built, which cannot happen this early.
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build_global();
+        pool = pool.num_threads(threads.max(1));
     }
+    // Only fails if a pool was already built, which cannot happen this early.
+    let _ = pool.build_global();
     let outcome = match cli.command {
         Command::Inspect(args) => inspect::run(&args),
         Command::Extract(args) => extract::run(&args),

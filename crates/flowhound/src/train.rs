@@ -23,7 +23,7 @@ use crate::sources;
 pub struct TrainArgs {
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Model directory to write (manifest.json and payload).
+    /// Model directory to write: a new version DIR/<id>/, then DIR/CURRENT names it.
     #[arg(long)]
     pub model: PathBuf,
     /// Feature window (e.g. 5m, 15m, 1h); the scorer uses the model's.

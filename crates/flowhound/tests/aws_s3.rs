@@ -1,8 +1,8 @@
 //! Emulator tests for `s3://` SOURCEs and the CloudWatch publisher.
 //!
 //! They run against an AWS emulator on 127.0.0.1 whose endpoint URL is in
-//! `FLOWHOUND_EMULATOR` (started by `deploy/emulator/start.sh`), and are skipped with a
-//! message when it is not set. Each test uses its own bucket or namespace. Uploads and
+//! `FLOWHOUND_EMULATOR` (started by `deploy/emulator/start.sh`), and fail when it is not
+//! set unless `FLOWHOUND_NO_EMULATOR=1` asks to skip them. Each test uses its own bucket or namespace. Uploads and
 //! read-backs go through the `aws` CLI (an independent client): `FLOWHOUND_AWS_CLI`, else
 //! the emulator venv's, else `aws` on PATH.
 

@@ -40,7 +40,7 @@ fn simulate_train_score_evaluate_finds_every_attack_without_high_false_positives
         "1",
     ]);
     flowhound(&["train", path(&sim.join("train")), "--model", path(&model)]);
-    assert!(model.join("manifest.json").is_file());
+    assert!(version(&model).join("manifest.json").is_file() && model.join("CURRENT").is_file());
     let scored = flowhound(&["score", path(&sim.join("test")), "--model", path(&model), "--findings", path(&findings)]);
     assert!(scored.status.success(), "{}", String::from_utf8_lossy(&scored.stderr));
 
@@ -130,7 +130,7 @@ fn simulate_train_score_evaluate_finds_every_attack_without_high_false_positives
     flowhound(&["train", path(&sim.join("train")), "--model", path(&again)]);
     for name in ["baseline.json", "manifest.json"] {
         assert!(
-            std::fs::read(model.join(name)).unwrap() == std::fs::read(again.join(name)).unwrap(),
+            std::fs::read(version(&model).join(name)).unwrap() == std::fs::read(version(&again).join(name)).unwrap(),
             "training twice gave different {name}"
         );
     }
@@ -138,15 +138,15 @@ fn simulate_train_score_evaluate_finds_every_attack_without_high_false_positives
     let seeded = dir.path().join("model-seed");
     flowhound(&["train", path(&sim.join("train")), "--model", path(&seeded), "--seed", "424242"]);
     let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(seeded.join("manifest.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(version(&seeded).join("manifest.json")).unwrap()).unwrap();
     assert!(manifest["seeds"].to_string().contains("424242"), "{}", manifest["seeds"]);
     assert_ne!(
-        std::fs::read(seeded.join("baseline.json")).unwrap(),
-        std::fs::read(model.join("baseline.json")).unwrap()
+        std::fs::read(version(&seeded).join("baseline.json")).unwrap(),
+        std::fs::read(version(&model).join("baseline.json")).unwrap()
     );
 
     // A tampered payload is refused with a clear error and exit code 1.
-    let payload = model.join("baseline.json");
+    let payload = version(&model).join("baseline.json");
     let mut bytes = std::fs::read(&payload).unwrap();
     let at = bytes.len() / 2;
     bytes[at] = if bytes[at] == b'1' { b'2' } else { b'1' };
@@ -155,6 +155,12 @@ fn simulate_train_score_evaluate_finds_every_attack_without_high_false_positives
     assert_eq!(refused.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("checksum mismatch"), "{stderr}");
+    assert!(!stderr.contains('\x1b'), "colour codes in logs written to a pipe: {stderr:?}");
+}
+
+/// The version directory `CURRENT` names in the model directory `dir`.
+fn version(dir: &Path) -> std::path::PathBuf {
+    flowhound_model::artifact::resolve(dir).unwrap()
 }
 
 /// The scenario models/reference is trained on (its documented command, models/README.md).
@@ -185,7 +191,8 @@ fn reference_model_matches_its_documented_command() {
     let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/reference");
     for name in ["manifest.json", "baseline.json"] {
         assert!(
-            std::fs::read(model.join(name)).unwrap() == std::fs::read(reference.join(name)).unwrap(),
+            std::fs::read(version(&model).join(name)).unwrap()
+                == std::fs::read(version(&reference).join(name)).unwrap(),
             "models/reference/{name} is stale: regenerate it with the commands in models/README.md"
         );
     }
@@ -224,7 +231,7 @@ fn score_uses_the_address_blocks_of_the_model() {
     let model = dir.path().join("model");
     flowhound(&["train", path(&sim.join("train")), "--model", path(&model), "--internal", &c2_internal]);
     let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(model.join("manifest.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(version(&model).join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["parameters"]["features"]["internal"], serde_json::json!([c2_internal]));
     assert_eq!(manifest["parameters"]["features"]["external"], serde_json::json!([]));
     let implicit = dir.path().join("implicit.jsonl");
@@ -294,4 +301,69 @@ fn hunt_on_v5_finds_every_beacon_found_on_v2() {
     let missing: Vec<_> = beacons[0].difference(&beacons[1]).collect();
     assert!(missing.is_empty(), "found on v2 but not on v5: {missing:?}");
     assert!(!beacons[0].is_empty(), "v2 should find beacons");
+}
+
+/// `train --model DIR` killed (SIGKILL) at 20 points through its run never damages DIR: it
+/// always loads, as the old model or the new one; the next trainer clears what the killed
+/// ones left. Trainers writing DIR at once each finish, and DIR holds one of their models.
+#[test]
+fn killed_and_concurrent_trainers_leave_a_complete_model() {
+    use flowhound_model::artifact::load;
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim");
+    let model = dir.path().join("model");
+    flowhound(&[
+        "simulate",
+        "--out",
+        path(&sim),
+        "--seed",
+        "5",
+        "--hosts",
+        "12",
+        "--train-days",
+        "1",
+        "--test-days",
+        "1",
+    ]);
+    let train = |seed: u64| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowhound"));
+        cmd.args(["train", path(&sim.join("train")), "--model", path(&model), "--seed", &seed.to_string()])
+            .env("RUST_LOG", "error")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        cmd
+    };
+    let started = std::time::Instant::now();
+    assert!(train(1).status().unwrap().success());
+    let run = started.elapsed();
+    let mut ids = vec![load(&model).unwrap().0.id];
+    for i in 0..20u32 {
+        let mut child = train(u64::from(i) + 2).spawn().unwrap();
+        // Spread over the whole run and a little past it, in a scrambled order.
+        std::thread::sleep(run.mul_f64(f64::from((i * 7) % 20) / 16.0));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        let (manifest, _) = load(&model).unwrap_or_else(|e| panic!("kill {i} ({status}) left a damaged model: {e}"));
+        assert!(
+            ids.contains(&manifest.id) || manifest.seeds.values().any(|&s| s == u64::from(i) + 2),
+            "kill {i}: model {} (seeds {:?}) is neither the old nor the new one",
+            manifest.id,
+            manifest.seeds
+        );
+        if !ids.contains(&manifest.id) {
+            ids.push(manifest.id);
+        }
+    }
+    let children: Vec<_> = (100..104u64).map(|seed| train(seed).spawn().unwrap()).collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let (manifest, _) = load(&model).unwrap();
+    assert!(manifest.seeds.values().any(|s| (100..104).contains(s)), "{:?}", manifest.seeds);
+    let leftovers: Vec<String> = std::fs::read_dir(&model)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporaries of killed trainers left behind: {leftovers:?}");
 }

@@ -57,17 +57,14 @@ impl Model {
         Ok(Model { manifest, baseline, checked: Instant::now() })
     }
 
-    /// Loads a new model when the manifest's id changed; a model that fails
+    /// Loads a new model when the current model's id changed (`train` repointed `CURRENT`); a model that fails
     /// verification or needs other features is refused and the current one kept.
     fn refresh(&mut self, cfg: &ServeConfig) {
         if self.checked.elapsed() < cfg.model_check {
             return;
         }
         self.checked = Instant::now();
-        let id = std::fs::read(cfg.model.join("manifest.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .and_then(|v| v["id"].as_str().map(str::to_string));
+        let id = flowhound_model::artifact::current_id(&cfg.model);
         if id.as_deref() == Some(self.manifest.id.as_str()) {
             return;
         }

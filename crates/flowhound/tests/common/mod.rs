@@ -15,6 +15,9 @@ pub const REGION: &str = "us-east-1";
 /// 2026-11-20T00:00:00Z
 pub const DAY0: u64 = 1_795_132_800;
 
+/// The emulator's endpoint. A test that needs it fails when it is not configured,
+/// unless the caller asked to skip the emulator tests with `FLOWHOUND_NO_EMULATOR=1`
+/// (tests/run.sh then says so in its last line): a missing service never passes silently.
 pub fn emulator() -> Option<String> {
     match std::env::var("FLOWHOUND_EMULATOR") {
         Ok(url) if !url.is_empty() => {
@@ -24,10 +27,15 @@ pub fn emulator() -> Option<String> {
             );
             Some(url)
         }
-        _ => {
-            eprintln!("skipped: FLOWHOUND_EMULATOR is not set (start one with deploy/emulator/start.sh)");
+        _ if std::env::var_os("FLOWHOUND_NO_EMULATOR").is_some_and(|v| v == "1") => {
+            eprintln!("skipped: FLOWHOUND_NO_EMULATOR=1");
             None
         }
+        _ => panic!(
+            "this test needs the AWS emulator: set FLOWHOUND_EMULATOR to its loopback URL \
+             (deploy/emulator/start.sh prints it; tests/run.sh starts one), \
+             or FLOWHOUND_NO_EMULATOR=1 to skip the emulator tests"
+        ),
     }
 }
 
