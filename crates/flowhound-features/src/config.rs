@@ -492,3 +492,31 @@ mod tests {
         assert_eq!(cfg.horizon_of(86_399), 0);
     }
 }
+
+/// What a record must carry to count for anything, each need with the flow-log fields
+/// that meet it: a record without addresses belongs to no host, one without `start` to
+/// no window, one without `bytes` adds nothing to any volume.
+const NEEDED_FIELDS: &[(&str, &[&str])] = &[
+    ("source address", &["srcaddr", "pkt-srcaddr"]),
+    ("destination address", &["dstaddr", "pkt-dstaddr"]),
+    ("start time", &["start"]),
+    ("byte count", &["bytes"]),
+];
+
+/// The needs of [`NEEDED_FIELDS`] that no name in `fields` (an object's header) meets.
+pub fn missing_needed_fields(fields: &[&str]) -> Vec<&'static str> {
+    NEEDED_FIELDS.iter().filter(|(_, names)| !fields.iter().any(|f| names.contains(f))).map(|(need, _)| *need).collect()
+}
+
+#[cfg(test)]
+mod needed_fields_tests {
+    use super::missing_needed_fields;
+
+    #[test]
+    fn needs_are_met_by_either_address_field() {
+        let v2 = ["version", "srcaddr", "dstaddr", "start", "end", "bytes"];
+        assert!(missing_needed_fields(&v2).is_empty());
+        assert!(missing_needed_fields(&["pkt-srcaddr", "pkt-dstaddr", "start", "bytes"]).is_empty());
+        assert_eq!(missing_needed_fields(&["version", "srcaddr", "bytes"]), ["destination address", "start time"]);
+    }
+}

@@ -23,7 +23,7 @@ mod state;
 pub use acc::{ADMIN_PORTS, Event};
 pub use config::{
     AddressBlocks, Cidr, ConfigError, DEFAULT_HORIZON_SECS, DEFAULT_WINDOW_SECS, FeatureConfig, Limits,
-    builtin_internal,
+    builtin_internal, missing_needed_fields,
 };
 pub use output::{
     COLUMNS, Column, ColumnKind, ExtractStats, FEATURE_SCHEMA_VERSION, Features, HostWindow, InternalEdge, PairSeries,

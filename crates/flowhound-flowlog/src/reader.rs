@@ -409,12 +409,18 @@ enum NotInMemory {
     TooShort,
     /// The compressed or the declared decompressed size is over the limit.
     TooLarge,
+    /// The declared decompressed size is more than deflate can expand the data to.
+    ImplausibleSize,
     /// libdeflate found the data corrupt, or the declared size too small.
     Inflate(libdeflater::DecompressionError),
     /// The first member is not the whole object (more members, trailing bytes, or a
     /// trailer size that does not match).
     NotOneMember,
 }
+
+/// The most a deflate stream can expand: 258-byte matches coded in 2 bits each (zlib's
+/// technical details, "maximum compression factor").
+const MAX_DEFLATE_RATIO: u64 = 1032;
 
 /// The smallest gzip member: 10-byte header, an empty deflate block, 8-byte trailer.
 const GZIP_MIN_MEMBER: usize = 20;
@@ -443,6 +449,13 @@ fn inflate_in_memory(
     let limit = limit.min(u64::from(u32::MAX));
     if declared > limit || compressed.len() as u64 > limit {
         return Err(NotInMemory::TooLarge);
+    }
+    // The trailer is read before the data it describes, so it cannot be trusted with an
+    // allocation: deflate expands at most 1032-fold, and a larger claim is a lie (40
+    // such objects made the readers allocate 537 MB). The streaming path then reads it
+    // in constant memory and reports what is really wrong.
+    if declared > (compressed.len() as u64).saturating_mul(MAX_DEFLATE_RATIO) {
+        return Err(NotInMemory::ImplausibleSize);
     }
     let declared = declared as usize;
     if text.len() < declared {
@@ -535,7 +548,7 @@ impl Failure {
                     err.kind(),
                     io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
                 ) {
-                    ObjectError::Corrupt { object: name.to_string(), offset, line, message: err.to_string() }
+                    ObjectError::Corrupt { object: name.to_string(), offset, line, message: gzip_message(&err) }
                 } else {
                     ObjectError::Io { object: name.to_string(), message: err.to_string() }
                 }
@@ -544,7 +557,19 @@ impl Failure {
     }
 }
 
-/// Bytes of NUL at the start of an object that mark it as binary, not text.
+/// flate2 reports a CRC-32 and a size that disagree with the data in the same words,
+/// "does not have a matching checksum": name both, since a trailer whose size field lies
+/// (the data intact) is as likely as damaged data.
+fn gzip_message(err: &io::Error) -> String {
+    let message = err.to_string();
+    if message.contains("matching checksum") {
+        "the gzip trailer (CRC-32 and decompressed size) does not match the data: the object is damaged or its trailer altered".to_string()
+    } else {
+        message
+    }
+}
+
+/// Bytes at the start of an object [`sniff_binary`] looks at.
 const BINARY_SNIFF: usize = 4096;
 
 /// Where [`read_lines`] gets its text.
@@ -610,12 +635,15 @@ fn read_lines<R: Read, S: RecordSink + ?Sized>(
     }
 }
 
-/// A NUL byte near the start marks an object as binary.
+/// An object is binary, not text with a damaged stretch, when its first 4 KiB hold a NUL
+/// and at least an eighth of those bytes are not text (controls other than tab, CR and
+/// LF, or bytes from 0x7f up): compressed data, images and archives are, flow-log text is
+/// not. A stray NUL in text only spoils the lines it is on; they are counted as malformed.
 fn sniff_binary(head: &[u8]) -> Result<(), Failure> {
-    match memchr::memchr(0, &head[..head.len().min(BINARY_SNIFF)]) {
-        Some(pos) => Err(Failure::Binary { offset: pos as u64 }),
-        None => Ok(()),
-    }
+    let window = &head[..head.len().min(BINARY_SNIFF)];
+    let Some(pos) = memchr::memchr(0, window) else { return Ok(()) };
+    let non_text = window.iter().filter(|&&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b >= 0x7f).count();
+    if non_text * 8 >= window.len() { Err(Failure::Binary { offset: pos as u64 }) } else { Ok(()) }
 }
 
 /// Handles every complete line of `text`, and at `eof` the unterminated last one too;
@@ -742,7 +770,7 @@ mod tests {
     use flate2::write::GzEncoder;
     use libdeflater::{DecompressionError, Decompressor};
 
-    use super::{NotInMemory, inflate_in_memory};
+    use super::{NotInMemory, NullSink, ReadOptions, inflate_in_memory, read_stream};
 
     fn gzip(data: &[u8]) -> Vec<u8> {
         let mut enc = GzEncoder::new(Vec::new(), Compression::default());
@@ -830,6 +858,32 @@ mod tests {
         let (result, out) = inflate(&compressed, 1 << 30);
         assert_eq!(result, Err(NotInMemory::TooLarge));
         assert_eq!(out.capacity(), 0, "nothing allocated for a declared size over the limit");
+        // Under the limit but more than deflate can expand these bytes to.
+        set_trailer_u32(&mut compressed, 4, 256 << 20);
+        let (result, out) = inflate(&compressed, 1 << 30);
+        assert_eq!(result, Err(NotInMemory::ImplausibleSize));
+        assert_eq!(out.capacity(), 0, "nothing allocated for an impossible declared size");
+        // Streamed instead: every line is read, and the error names the size field.
+        let report = read_stream("lying.gz", &compressed[..], &ReadOptions::default(), &mut NullSink);
+        let error = report.error.expect("a lying trailer is an error").to_string();
+        assert!(error.contains("trailer (CRC-32 and decompressed size) does not match"), "{error}");
+        assert_eq!(report.records, 1000, "the lines before the trailer are all read");
+    }
+
+    #[test]
+    fn a_nul_spoils_its_line_not_the_object() {
+        let mut plain = text(5);
+        let third = plain.iter().enumerate().filter(|(_, b)| **b == b'\n').nth(1).unwrap().0 + 5;
+        plain[third] = 0;
+        for object in [plain.clone(), gzip(&plain)] {
+            let report = read_stream("nul.log", &object[..], &ReadOptions::default(), &mut NullSink);
+            assert_eq!((report.records, report.malformed), (4, 1), "{report:?}");
+            assert_eq!(report.error, None);
+        }
+        // Binary data is still refused as a whole, naming where it starts.
+        let binary: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+        let report = read_stream("image.bin", &binary[..], &ReadOptions::default(), &mut NullSink);
+        assert!(matches!(report.error, Some(crate::ObjectError::Binary { .. })), "{report:?}");
     }
 
     #[test]

@@ -85,31 +85,53 @@ pub fn discover_local(arg: &str) -> Result<Vec<ObjectRef>, SourceError> {
         return Ok(vec![ObjectRef::local(path.to_path_buf(), Some(meta.len()))]);
     }
     let mut found = Vec::new();
-    walk(path, &mut found)?;
+    let mut visited = Vec::new();
+    walk(path, &mut visited, &mut found)?;
     found.sort_by(|a, b| a.name.cmp(&b.name));
+    // A file reached through two links is one object: read it once, under its first name.
+    let mut seen = rustc_hash::FxHashSet::default();
+    found.retain(|object| match &object.location {
+        Location::Local(path) => seen.insert(std::fs::canonicalize(path).unwrap_or_else(|_| path.clone())),
+        _ => true,
+    });
     Ok(found)
 }
 
-fn walk(dir: &Path, out: &mut Vec<ObjectRef>) -> Result<(), SourceError> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|source| SourceError::Io { path: dir.display().to_string(), source })?;
+/// Collects the flow-log files under `dir`, following symlinks to directories as well as
+/// to files. `visited` holds the canonical path of every directory on the way down, so a
+/// link back to one of them (a cycle) is skipped with a warning instead of looping.
+fn walk(dir: &Path, visited: &mut Vec<PathBuf>, out: &mut Vec<ObjectRef>) -> Result<(), SourceError> {
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| SourceError::Io { path, source }
+    };
+    let canonical = std::fs::canonicalize(dir).map_err(io(dir))?;
+    if visited.contains(&canonical) {
+        tracing::warn!(dir = %dir.display(), target = %canonical.display(), "symlink cycle: directory already being read, skipped");
+        return Ok(());
+    }
+    visited.push(canonical);
+    let entries = std::fs::read_dir(dir).map_err(io(dir))?;
     for entry in entries {
-        let entry = entry.map_err(|source| SourceError::Io { path: dir.display().to_string(), source })?;
+        let entry = entry.map_err(io(dir))?;
         let path = entry.path();
-        let file_type =
-            entry.file_type().map_err(|source| SourceError::Io { path: path.display().to_string(), source })?;
-        // Directory symlinks are not followed (no cycles); file symlinks are.
-        if file_type.is_dir() {
-            walk(&path, out)?;
-        } else {
-            let Ok(meta) = std::fs::metadata(&path) else { continue };
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if meta.is_file() && !name.starts_with('.') && is_flow_log_name(&name) {
-                out.push(ObjectRef::local(path, Some(meta.len())));
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        // Follows symlinks: a dangling one is reported and skipped, not an error for the run.
+        let meta = match std::fs::metadata(&path) {
+            Ok(meta) => meta,
+            Err(err) => {
+                tracing::warn!(path = %path.display(), error = %err, "unreadable entry skipped");
+                continue;
             }
+        };
+        if meta.is_dir() {
+            walk(&path, visited, out)?;
+        } else if meta.is_file() && !name.starts_with('.') && is_flow_log_name(&name) {
+            out.push(ObjectRef::local(path, Some(meta.len())));
         }
     }
+    visited.pop();
     Ok(())
 }
 
@@ -214,4 +236,33 @@ where
     }
     reports.sort_by_key(|(index, _)| *index);
     (reports.into_iter().map(|(_, r)| r).collect(), merged.unwrap_or_else(make))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symlinked_directories_are_followed_once_and_cycles_skipped() {
+        let root = tempfile::tempdir().unwrap();
+        let real = root.path().join("real/2026/11/20");
+        std::fs::create_dir_all(&real).unwrap();
+        std::fs::write(real.join("a.log"), "x\n").unwrap();
+        let other = tempfile::tempdir().unwrap();
+        std::fs::write(other.path().join("b.log.gz"), "x\n").unwrap();
+        // A link to a directory outside the tree, a second link into the tree, and a cycle.
+        std::os::unix::fs::symlink(other.path(), root.path().join("linked")).unwrap();
+        std::os::unix::fs::symlink(root.path().join("real"), root.path().join("alias")).unwrap();
+        std::os::unix::fs::symlink(root.path(), real.join("loop")).unwrap();
+        std::os::unix::fs::symlink(root.path().join("missing"), root.path().join("dangling")).unwrap();
+        let found = discover_local(root.path().to_str().unwrap()).unwrap();
+        let names: Vec<String> = found
+            .iter()
+            .map(|o| match &o.location {
+                Location::Local(p) => p.strip_prefix(root.path()).unwrap().display().to_string(),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(names, ["alias/2026/11/20/a.log", "linked/b.log.gz"]);
+    }
 }

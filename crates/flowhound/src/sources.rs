@@ -16,14 +16,27 @@ use crate::cli::SourceArgs;
 
 /// Parses `--from/--to`: RFC 3339 or epoch seconds.
 pub fn parse_time(value: &str) -> Result<u64, UsageError> {
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        return value.parse().map_err(|_| UsageError(format!("time out of range: {value}")));
+    let out_of_range = || {
+        UsageError(format!(
+            "time out of range: {value} (flow-log times end at {} = 2262-04-11T23:47:16Z)",
+            flowhound_flowlog::limits::MAX_UNIX_SECS
+        ))
+    };
+    let secs = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        value.parse().map_err(|_| out_of_range())?
+    } else {
+        let t = humantime::parse_rfc3339_weak(value)
+            .map_err(|e| UsageError(format!("invalid time {value:?} (use RFC 3339 or epoch seconds): {e}")))?;
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .map_err(|_| UsageError(format!("time before 1970: {value}")))?
+    };
+    // A bound past the last time a record can hold selects nothing, and would overflow
+    // the window arithmetic: say so rather than report "no objects found".
+    if secs > flowhound_flowlog::limits::MAX_UNIX_SECS {
+        return Err(out_of_range());
     }
-    let t = humantime::parse_rfc3339_weak(value)
-        .map_err(|e| UsageError(format!("invalid time {value:?} (use RFC 3339 or epoch seconds): {e}")))?;
-    t.duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .map_err(|_| UsageError(format!("time before 1970: {value}")))
+    Ok(secs)
 }
 
 /// The objects to read, after date pruning.
@@ -117,6 +130,18 @@ impl<'a> Reader<'a> {
             if let Some(err) = &report.error {
                 tracing::warn!(object = %report.name, error = %err, "object not fully read");
             }
+            if report.records > 0 {
+                let fields: Vec<&str> = report.fields.iter().map(String::as_str).collect();
+                let missing = flowhound_features::missing_needed_fields(&fields);
+                if !missing.is_empty() {
+                    tracing::warn!(
+                        object = %report.name,
+                        missing = missing.join(", "),
+                        fields = fields.join(" "),
+                        "the object's format lacks fields the features need: its records count for nothing there"
+                    );
+                }
+            }
         };
         let remote = self.plan.remote.as_ref().map(|r| r.opener() as &dyn RemoteOpener);
         scan(objects, remote, &self.plan.opts, make, &on_object)
@@ -170,5 +195,8 @@ mod tests {
         assert_eq!(parse_time("2026-11-28T07:00:00Z").unwrap(), 1_795_849_200);
         assert!(parse_time("yesterday").is_err());
         assert!(parse_time("").is_err());
+        assert!(parse_time("18446744073709551615").unwrap_err().0.contains("out of range"));
+        assert!(parse_time("99999999999999999999999").unwrap_err().0.contains("out of range"));
+        assert_eq!(parse_time("9223372036").unwrap(), 9_223_372_036);
     }
 }
