@@ -101,6 +101,9 @@ pub struct Finding {
     /// The other hosts of the same campaign (beaconing to the same destination network).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub related_hosts: Vec<String>,
+    /// The incident this line reports ([`crate::incident`]); set once findings are folded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incident: Option<crate::incident::IncidentRef>,
 }
 
 /// A scored window of one detector before merging: what [`merge`] folds into findings.
@@ -189,6 +192,7 @@ fn to_finding(hit: Hit, merged: u64, thresholds: &SeverityThresholds, model: &st
         instance_id: hit.instance_id,
         vpc_id: None,
         related_hosts: Vec::new(),
+        incident: None,
     }
 }
 

@@ -13,6 +13,7 @@ pub mod detect;
 pub mod finding;
 pub mod hunt;
 pub mod iforest;
+pub mod incident;
 pub mod peer_groups;
 pub mod robust;
 pub mod safelist;

@@ -288,7 +288,7 @@ struct Outputs {
 
 /// The temporary name of `path` while it is written: hidden, in the same directory (so the
 /// final rename stays on one file system) and unique to this process.
-fn temporary(path: &Path) -> PathBuf {
+pub(crate) fn temporary(path: &Path) -> PathBuf {
     let name = path.file_name().map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
     path.with_file_name(format!(".{name}.flowhound-{}.tmp", std::process::id()))
 }

@@ -240,6 +240,7 @@ mod tests {
             instance_id: None,
             vpc_id: None,
             related_hosts: Vec::new(),
+            incident: None,
         }
     }
 

@@ -90,11 +90,22 @@ pub fn score_and_write(
 }
 
 /// Findings as JSON lines in a new file at `path`; shared by `score` and `hunt`.
+/// Writes the findings file whole under a temporary name beside it, fsyncs it and renames
+/// it into place: a failed or killed run leaves the previous file as it was.
 pub fn write_findings_file(path: &Path, findings: &[Finding]) -> Result<()> {
-    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let mut w = std::io::BufWriter::new(file);
-    write_findings(&mut w, findings)?;
-    w.flush().with_context(|| format!("writing {}", path.display()))
+    let tmp = crate::extract::temporary(path);
+    let written = (|| -> Result<()> {
+        let file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let mut w = std::io::BufWriter::new(file);
+        write_findings(&mut w, findings)?;
+        let file = w.into_inner().map_err(|e| e.into_error()).with_context(|| format!("writing {}", tmp.display()))?;
+        file.sync_all().with_context(|| format!("syncing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// Findings as JSON lines (CONTRACT §4); shared by `score` and `serve`.

@@ -479,6 +479,20 @@ fn serve_counts_every_object_once_across_a_crash() {
     let lines: Vec<String> = std::fs::read_to_string(&findings).unwrap().lines().map(str::to_string).collect();
     let unique_lines: std::collections::BTreeSet<&String> = lines.iter().collect();
     assert_eq!(unique_lines.len(), lines.len(), "no finding written twice");
+    // One incident pages once: each incident is opened once and closed at most once,
+    // whatever the crash and the cycles in between (escalations may follow the opening).
+    let mut states: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
+    for line in &lines {
+        let f: Value = serde_json::from_str(line).unwrap();
+        let id = f["incident"]["id"].as_str().unwrap_or_else(|| panic!("a serve finding without an incident: {line}"));
+        states.entry(id.to_string()).or_default().push(f["incident"]["state"].as_str().unwrap().to_string());
+    }
+    assert!(!states.is_empty(), "the planted attacks open incidents");
+    for (id, seen) in &states {
+        assert_eq!(seen.iter().filter(|s| *s == "open").count(), 1, "incident {id} opened more than once: {seen:?}");
+        assert_eq!(seen[0], "open", "incident {id} reported before it opened: {seen:?}");
+        assert!(seen.iter().filter(|s| *s == "closed").count() <= 1, "incident {id}: {seen:?}");
+    }
 
     let (start, end) = range(*shift);
     let qs: Vec<Query<'static>> = vec![

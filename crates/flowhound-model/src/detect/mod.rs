@@ -38,11 +38,15 @@ pub struct DetectConfig {
     pub beaconing: BeaconConfig,
     pub exfiltration: ExfilConfig,
     pub lateral: LateralConfig,
+    /// Quiet time after which an incident closes: findings of one detector, host, peer and
+    /// port less than this apart are one incident, reported once (see [`crate::incident`]).
+    pub incident_quiet_secs: u64,
 }
 
 impl Default for DetectConfig {
     fn default() -> DetectConfig {
         DetectConfig {
+            incident_quiet_secs: 86_400,
             horizon_secs: 86_400,
             severity: SeverityThresholds::default(),
             beaconing: BeaconConfig::default(),
@@ -57,6 +61,8 @@ impl Default for DetectConfig {
 pub enum DetectConfigError {
     #[error("horizon_secs must be between 600 and 604800, got {0}")]
     Horizon(u64),
+    #[error("incident_quiet_secs must be between 600 and 2592000 (30 days), got {0}")]
+    IncidentQuiet(u64),
     #[error("severity thresholds must be in 0-100 and increasing")]
     Severity,
     #[error("beaconing.jitter_tolerance must be in (0, 1), got {0}")]
@@ -71,6 +77,9 @@ impl DetectConfig {
     pub fn validate(&self) -> Result<(), DetectConfigError> {
         if !(600..=604_800).contains(&self.horizon_secs) {
             return Err(DetectConfigError::Horizon(self.horizon_secs));
+        }
+        if !(600..=2_592_000).contains(&self.incident_quiet_secs) {
+            return Err(DetectConfigError::IncidentQuiet(self.incident_quiet_secs));
         }
         if !self.severity.is_valid() {
             return Err(DetectConfigError::Severity);
@@ -732,6 +741,8 @@ pub fn score_raw(
     let gap = ctx.window_secs;
     let mut findings = merge(hits, gap, &cfg.severity, model_id);
     name_campaigns(&mut findings);
+    let data_end = features.rows.iter().map(|r| r.window_end).chain(findings.iter().map(|f| f.window_end)).max();
+    let findings = crate::incident::fold(findings, cfg.incident_quiet_secs, data_end.unwrap_or(0));
     ScoreOutput { findings, raw_hits: n_raw, safelisted }
 }
 

@@ -47,6 +47,9 @@ pub struct Checkpoint {
     /// Metrics of the cycle this checkpoint ends, until published.
     pub outbox: Vec<Metric>,
     pub outbox_seq: u64,
+    /// Incidents reported and not yet closed (a checkpoint from before incidents has none).
+    #[serde(default)]
+    pub incidents: flowhound_model::incident::Tracker,
 }
 
 /// Paths inside the state folder.
@@ -184,6 +187,7 @@ mod tests {
             findings_bytes: 42,
             outbox: vec![Metric::records_processed(10, 1000)],
             outbox_seq: seq,
+            incidents: Default::default(),
         }
     }
 

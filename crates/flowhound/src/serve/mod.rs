@@ -139,6 +139,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
             findings_bytes: 0,
             outbox: Vec::new(),
             outbox_seq: 0,
+            incidents: Default::default(),
         },
     };
     let findings = match &cfg.findings {
@@ -340,8 +341,9 @@ impl Server {
         Ok(())
     }
 
-    /// Drains and scores the windows the watermark has passed, writes their findings and
-    /// fills the outbox; returns the number of findings.
+    /// Drains and scores the windows the watermark has passed, writes the incidents they
+    /// open, escalate or close, and fills the outbox (metrics count opened and escalated
+    /// incidents); returns the number of incidents opened or escalated.
     fn close_windows(&mut self, summary: &ScanSummary, now: u64) -> Result<usize> {
         let window = self.feature_cfg.window_secs();
         let c = &mut self.checkpoint;
@@ -354,6 +356,7 @@ impl Server {
             ..Scored::default()
         };
         let mut findings = Vec::new();
+        let mut closed = Vec::new();
         if target > c.watermark {
             let drained = c.features.drain_finished(target);
             let features = Features {
@@ -367,15 +370,22 @@ impl Server {
                 *scored.windows.entry(row.window_start).or_default() += 1;
             }
             let result = detect::score(&self.model.baseline, &features, &self.safelist, &self.model.manifest.id);
-            // Earlier activity was reported in earlier cycles; an incident that goes on
-            // is reported again with its whole span.
-            findings = result.findings.into_iter().filter(|f| f.window_end > c.watermark).collect();
+            // Activity before the watermark was seen in earlier cycles. Of the rest, only
+            // what opens an incident or raises its severity is reported; an incident that
+            // goes on is folded in silently and closed once quiet (docs/serve.md).
+            let fresh = result.findings.into_iter().filter(|f| f.window_end > c.watermark).collect();
+            findings = c.incidents.observe(fresh);
+            closed = c.incidents.close_quiet(target, self.model.baseline.detect.incident_quiet_secs);
             c.features.evict_pairs_before(target.saturating_sub(self.feature_cfg.horizon_secs()));
             c.watermark = target;
             c.model_id = self.model.manifest.id.clone();
         }
         let mut bytes = Vec::new();
         crate::score::write_findings(&mut bytes, &findings)?;
+        for line in &closed {
+            serde_json::to_writer(&mut bytes, line)?;
+            bytes.push(b'\n');
+        }
         match &mut self.findings {
             Some(file) => {
                 file.write_all(&bytes).context("writing findings")?;
