@@ -503,7 +503,7 @@ const NEEDED_FIELDS: &[(&str, &[&str])] = &[
     ("byte count", &["bytes"]),
 ];
 
-/// The needs of [`NEEDED_FIELDS`] that no name in `fields` (an object's header) meets.
+/// The needs (addresses, start time, byte count) that no name in `fields` (an object's header) meets.
 pub fn missing_needed_fields(fields: &[&str]) -> Vec<&'static str> {
     NEEDED_FIELDS.iter().filter(|(_, names)| !fields.iter().any(|f| names.contains(f))).map(|(need, _)| *need).collect()
 }
