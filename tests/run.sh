@@ -3,7 +3,8 @@
 # The AWS end-to-end tests need an emulator: this starts LocalStack on 127.0.0.1 (installed
 # once into target/emulator) and stops it on exit. Set FLOWHOUND_EMULATOR yourself to use
 # a running one, or FLOWHOUND_NO_EMULATOR=1 to skip those tests (the last line says so;
-# without either, those tests fail rather than pass unrun).
+# without either, those tests fail rather than pass unrun). The report's browser test needs
+# headless Chromium (Debian: apt-get install chromium), or FLOWHOUND_NO_CHROMIUM=1 to skip it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -22,6 +23,9 @@ python3 tests/python/check_extract.py --bin "${CARGO_TARGET_DIR:-target}/debug/f
 echo "== notebook: executes headlessly against a small generated model"
 python3 tests/python/check_notebook.py --bin "${CARGO_TARGET_DIR:-target}/debug/flowhound" --venv target/check-extract-venv
 
+if [ -n "${FLOWHOUND_NO_CHROMIUM:-}" ]; then
+    echo "== NOTE: the report's browser test was skipped by FLOWHOUND_NO_CHROMIUM=1"
+fi
 if [ -n "${FLOWHOUND_NO_EMULATOR:-}" ]; then
     echo "== passed, EXCEPT the AWS emulator tests: skipped by FLOWHOUND_NO_EMULATOR=1 (serve, crash recovery, s3:// sources, --publish untested)"
 else

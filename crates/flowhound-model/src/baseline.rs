@@ -874,8 +874,12 @@ impl Baseline {
         BaselineParams::new()
     }
 
+    /// The history of the host at address `ip`. Histories are in address order (numeric:
+    /// 10.0.0.9 before 10.0.0.10), not text order.
     pub fn host(&self, ip: &str) -> Option<&HostHistory> {
-        self.histories.hosts.binary_search_by(|h| h.ip.as_str().cmp(ip)).ok().map(|i| &self.histories.hosts[i])
+        let want = Addr::from(ip.parse::<std::net::IpAddr>().ok()?);
+        let at = |h: &HostHistory| h.ip.parse::<std::net::IpAddr>().map(Addr::from).ok();
+        self.histories.hosts.binary_search_by(|h| at(h).cmp(&Some(want))).ok().map(|i| &self.histories.hosts[i])
     }
 
     /// Thresholds as a short table for the train summary.

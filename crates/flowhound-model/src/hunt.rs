@@ -17,7 +17,7 @@ use rayon::prelude::*;
 
 use linfa::ParamGuard;
 
-use crate::baseline::{Baseline, BaselineError, BaselineParams, DAY, build_histories, fit_volume};
+use crate::baseline::{Baseline, BaselineError, BaselineParams, DAY, Histories, build_histories, fit_volume};
 use crate::detect::{self, DetectConfig, RawHit, ScoreOutput};
 use crate::safelist::Safelist;
 
@@ -69,14 +69,16 @@ pub fn hunt(
         .par_iter()
         .map(|&day| {
             let (others, today) = split_day(features, day);
-            let volume = fit_volume(&others, &group_of, u64::MAX, &volume_params)?;
-            let histories =
-                build_histories(&others, &group_of, baseline.train.window_secs, u64::MAX, &volume, detect_cfg)?;
-            let mut b = baseline.clone();
-            b.histories = histories;
-            // A day with nothing else to compare with has no "new": only the detectors
-            // that need no history speak for it.
+            // A day with nothing else to compare with has no history (and nothing to fit
+            // one on) and so no "new": only the detectors that need no history speak for it.
             let alone = others.rows.is_empty();
+            let mut b = baseline.clone();
+            b.histories = if alone {
+                Histories::default()
+            } else {
+                let volume = fit_volume(&others, &group_of, u64::MAX, &volume_params)?;
+                build_histories(&others, &group_of, baseline.train.window_secs, u64::MAX, &volume, detect_cfg)?
+            };
             let mut raws = detect::raw_hits(&b, &today);
             if alone {
                 raws.retain(|r| r.calibration_key == detect::KEY_BEACON || r.calibration_key == detect::KEY_SCAN);
@@ -168,5 +170,20 @@ mod tests {
         for x in &out.scored.findings {
             assert!(x.host == "10.0.0.9", "unexpected finding: {}", x.summary);
         }
+    }
+
+    #[test]
+    fn a_single_day_is_hunted_by_the_detectors_that_need_no_history() {
+        let all = features(&three_days());
+        let first = all.rows.iter().map(|r| r.window_start).min().unwrap() / DAY * DAY;
+        let one = detect::slice_features(&all, first, first + DAY);
+        let out = hunt(&Baseline::params(), &one, &DetectConfig::default(), &Safelist::default()).unwrap();
+        assert_eq!(out.days, 1);
+        assert!(
+            out.scored.findings.iter().any(|x| x.detector == "beaconing" && x.host == "10.0.0.9"),
+            "{:#?}",
+            out.scored.findings
+        );
+        assert!(out.scored.findings.iter().all(|x| x.detector == "beaconing" || x.detector == "lateral_movement"));
     }
 }

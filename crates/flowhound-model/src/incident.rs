@@ -29,6 +29,17 @@ pub enum IncidentState {
     Closed,
 }
 
+impl IncidentState {
+    /// The name used in findings lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentState::Open => "open",
+            IncidentState::Escalated => "escalated",
+            IncidentState::Closed => "closed",
+        }
+    }
+}
+
 /// The incident a finding line belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IncidentRef {

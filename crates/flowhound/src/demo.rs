@@ -67,8 +67,8 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
 
     println!("3/4 scoring {}", args.out.join("test").display());
     let findings_path = args.out.join("findings.jsonl");
-    let (test_features, _) =
-        extract(&source(&args.out.join("test")), baseline.train.window_secs, &baseline.train.addresses)?;
+    let test_source = source(&args.out.join("test"));
+    let (test_features, test_summary) = extract(&test_source, baseline.train.window_secs, &baseline.train.addresses)?;
     let result = score_and_write(
         &baseline,
         &manifest,
@@ -76,8 +76,25 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         &flowhound_model::safelist::Safelist::default(),
         Some(&findings_path),
     )?;
+    let ranked = crate::hunt::ranked(&result.findings);
+    let report_path = args.out.join("report.html");
+    crate::report::write(
+        &report_path,
+        &crate::report::Run {
+            command: "demo",
+            sources: &test_source.sources,
+            records: test_summary.records,
+            malformed: test_summary.malformed,
+            first: test_summary.first_start,
+            last: test_summary.last_end,
+            model: Some(&manifest.id),
+            baseline: &baseline,
+            features: &test_features,
+            findings: &ranked,
+        },
+    )?;
     let t_score = started.elapsed().as_secs_f64();
-    for f in &result.findings {
+    for f in &ranked {
         println!("  [{:<6}] {:>5.1} {:<16} {}", f.severity.as_str(), f.score, f.detector, f.summary);
     }
 
@@ -92,6 +109,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     println!("scenario  {}", args.out.display());
     println!("model     {}", model_dir.display());
     println!("findings  {}", findings_path.display());
+    println!("report    {}", report_path.display());
     println!(
         "time      {:.1} s (simulate {:.1} s, train {:.1} s, score {:.1} s)",
         started.elapsed().as_secs_f64(),

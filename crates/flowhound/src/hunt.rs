@@ -12,7 +12,7 @@ use anyhow::Result;
 use clap::Args;
 use flowhound_flowlog::time::format_rfc3339;
 use flowhound_model::baseline::{BaselineError, BaselineParams};
-use flowhound_model::detect::{self, ScoreOutput};
+use flowhound_model::detect;
 use flowhound_model::finding::Finding;
 
 use crate::UsageError;
@@ -49,6 +49,10 @@ pub struct HuntArgs {
     pub safelist: Option<PathBuf>,
     #[command(flatten)]
     pub addresses: AddressArgs,
+    /// Also write a self-contained HTML report: the findings ranked, each with a picture of
+    /// its evidence (docs/report.md).
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
 }
 
 pub fn run(args: &HuntArgs) -> Result<ExitCode> {
@@ -64,7 +68,7 @@ pub fn run(args: &HuntArgs) -> Result<ExitCode> {
     };
     let safelist = read_safelist(args.safelist.as_deref())?;
     let given = address_blocks(&settings, &args.addresses)?;
-    let (scored, model_id, features, summary) = match &args.model {
+    let (scored, model_id, baseline, features, summary) = match &args.model {
         Some(dir) => {
             let (manifest, mut baseline) = load_model(dir)?;
             if let Some(h) = horizon {
@@ -74,7 +78,7 @@ pub fn run(args: &HuntArgs) -> Result<ExitCode> {
             let blocks = blocks_for_model(&baseline.train.addresses, given)?;
             let (features, summary) = extract(&args.source, baseline.train.window_secs, &blocks)?;
             let scored = detect::score(&baseline, &features, &safelist, &manifest.id);
-            (scored, manifest.id, features, summary)
+            (scored, manifest.id, baseline, features, summary)
         }
         None => {
             if let Some(h) = horizon {
@@ -97,10 +101,10 @@ pub fn run(args: &HuntArgs) -> Result<ExitCode> {
                 other => anyhow::Error::new(other).context("hunting failed"),
             })?;
             tracing::info!(days = out.days, groups = out.baseline.groups.k(), "self-baseline fitted");
-            (out.scored, flowhound_model::hunt::SELF_BASELINE_MODEL.to_string(), features, summary)
+            (out.scored, flowhound_model::hunt::SELF_BASELINE_MODEL.to_string(), out.baseline, features, summary)
         }
     };
-    let ranked = ranked(&scored);
+    let ranked = ranked(&scored.findings);
     let to_stdout = args.findings.as_deref().is_some_and(|p| p.as_os_str() == "-");
     match args.findings.as_deref() {
         Some(_) if to_stdout => {
@@ -110,6 +114,21 @@ pub fn run(args: &HuntArgs) -> Result<ExitCode> {
         }
         Some(path) => write_findings_file(path, &ranked)?,
         None => {}
+    }
+    if let Some(path) = &args.report {
+        let run = crate::report::Run {
+            command: "hunt",
+            sources: &args.source.sources,
+            records: summary.records,
+            malformed: summary.malformed,
+            first: summary.first_start,
+            last: summary.last_end,
+            model: args.model.is_some().then_some(model_id.as_str()),
+            baseline: &baseline,
+            features: &features,
+            findings: &ranked,
+        };
+        crate::report::write(path, &run)?;
     }
     let hosts = features.rows.iter().map(|r| r.host).collect::<std::collections::BTreeSet<_>>().len();
     let table =
@@ -133,8 +152,8 @@ pub fn run(args: &HuntArgs) -> Result<ExitCode> {
 }
 
 /// Findings by score, highest first (ties: earliest, then host).
-fn ranked(scored: &ScoreOutput) -> Vec<Finding> {
-    let mut out = scored.findings.clone();
+pub fn ranked(findings: &[Finding]) -> Vec<Finding> {
+    let mut out = findings.to_vec();
     out.sort_by(|a, b| {
         b.score.total_cmp(&a.score).then(a.window_start.cmp(&b.window_start)).then_with(|| a.host.cmp(&b.host))
     });
@@ -220,6 +239,7 @@ fn summary_table(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flowhound_model::detect::ScoreOutput;
     use flowhound_model::finding::Severity;
 
     fn finding(detector: &'static str, host: &str, score: f64, severity: Severity, start: u64) -> Finding {
@@ -260,7 +280,7 @@ mod tests {
         scored.findings[0].related_hosts = vec!["10.0.0.1".into()];
         scored.findings[2].peer = Some("198.51.100.9".into());
         scored.findings[2].related_hosts = vec!["10.0.0.2".into()];
-        let ranked = ranked(&scored);
+        let ranked = ranked(&scored.findings);
         let scores: Vec<f64> = ranked.iter().map(|f| f.score).collect();
         assert_eq!(scores, vec![93.0, 75.0, 61.0]);
         let t = summary_table(&ranked, 2, "hunt:self-baseline", 2, 1234, Some(0), Some(3600));

@@ -11,6 +11,7 @@ mod hunt;
 mod inspect;
 mod logging;
 mod metrics;
+mod report;
 mod score;
 mod serve;
 mod simulate;

@@ -50,6 +50,10 @@ pub struct ScoreArgs {
     /// CloudWatch namespace for --publish.
     #[arg(long, default_value = flowhound_aws::cloudwatch::DEFAULT_NAMESPACE, requires = "publish")]
     pub namespace: String,
+    /// Also write a self-contained HTML report: the findings ranked, each with a picture of
+    /// its evidence (docs/report.md).
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
     /// HostScore datums kept per window for --publish (the highest scores).
     #[arg(long, default_value_t = 20, requires = "publish")]
     pub host_score_top: usize,
@@ -141,6 +145,24 @@ pub fn run(args: &ScoreArgs) -> Result<ExitCode> {
     let (features, summary) = extract(&args.source, baseline.train.window_secs, &blocks)?;
     let extracted = started.elapsed().as_secs_f64();
     let result = score_and_write(&baseline, &manifest, &features, &safelist, args.findings.as_deref())?;
+    if let Some(path) = &args.report {
+        let ranked = crate::hunt::ranked(&result.findings);
+        crate::report::write(
+            path,
+            &crate::report::Run {
+                command: "score",
+                sources: &args.source.sources,
+                records: summary.records,
+                malformed: summary.malformed,
+                first: summary.first_start,
+                last: summary.last_end,
+                model: Some(&manifest.id),
+                baseline: &baseline,
+                features: &features,
+                findings: &ranked,
+            },
+        )?;
+    }
     let count = |s: &str| result.findings.iter().filter(|f| f.severity.as_str() == s).count();
     tracing::info!(
         model = %manifest.id,
