@@ -3,8 +3,8 @@
 # polars and DuckDB, on one generated tree of realistic v2 gzip objects, side by side.
 # `isal` is decompression alone with ISA-L (python-isal): a second, independent ceiling.
 # Decompression alone is `gunzip_lines`, which inflates each object as the reader does:
-# in memory with libdeflate up to 256 MiB, streamed with flate2/zlib-rs beyond. Before
-# the ri4 branch both streamed with zlib-rs, so older figures are not like for like.
+# in memory with libdeflate up to 256 MiB, streamed with flate2/zlib-rs beyond, so the
+# ratio measures parsing, not the gzip backend.
 #
 #   bench/reader.sh [RECORDS=10000000] [OBJECTS=20]
 #
