@@ -21,7 +21,7 @@ PIDFILE="$DIR/emulator.pid"
 LOG="$DIR/emulator.log"
 ENDPOINT="http://127.0.0.1:$PORT"
 
-# Exact pins (see shared docs/aws-emulation.md): newer LocalStack releases do not start
+# Exact pins (ARCHITECTURE.md, "AWS emulator"): newer LocalStack releases do not start
 # on Python 3.11, and these keep its dependency resolution stable.
 REQUIREMENTS=(
     "localstack-core[runtime]==4.13.1"

@@ -1,4 +1,4 @@
-//! CloudWatch metrics of CONTRACT §8: a plain data type ([`Metric`]) the scorer fills
+//! CloudWatch metrics of docs/metrics.md: a plain data type ([`Metric`]) the scorer fills
 //! without knowing the SDK, the pure rules that make a set of metrics publishable
 //! ([`prepare`]), and the [`Publisher`] that sends them.
 //!
@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::retry::{self, RetryPolicy};
 
-/// The namespace of CONTRACT §8 unless configured.
+/// The namespace of docs/metrics.md unless configured.
 pub const DEFAULT_NAMESPACE: &str = "Flowhound";
 /// CloudWatch's limit of datums per `PutMetricData`.
 pub const MAX_BATCH: usize = 1000;
@@ -35,7 +35,7 @@ pub const CLOUDWATCH_MAX_AGE: Duration = Duration::from_secs(14 * 86_400);
 pub const CLOUDWATCH_MAX_FUTURE: Duration = Duration::from_secs(2 * 3600);
 const MAX_ABS_VALUE: f64 = 2.348_542_582_773_833e108; // 2^360
 
-/// Metric names of CONTRACT §8.
+/// Metric names of docs/metrics.md.
 pub mod names {
     pub const FINDINGS: &str = "Findings";
     pub const MAX_SCORE: &str = "MaxScore";

@@ -6,7 +6,7 @@
 //! - [`s3`]: `s3://bucket/prefix` sources — listing with date pruning by the AWS key
 //!   layout, and streaming `GetObject` handed to the synchronous reader through
 //!   [`flowhound_flowlog::RemoteOpener`] ([`s3::S3Opener`]).
-//! - [`cloudwatch`]: the metrics of CONTRACT §8 as plain data ([`cloudwatch::Metric`]) and
+//! - [`cloudwatch`]: the metrics of docs/metrics.md as plain data ([`cloudwatch::Metric`]) and
 //!   a publisher that batches, validates and retries `PutMetricData`.
 //! - [`sqs`]: parsing S3 event notifications (direct, SNS- or EventBridge-wrapped) and a
 //!   long-polling consumer that extends visibility and deletes only when told.

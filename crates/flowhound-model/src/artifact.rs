@@ -1,4 +1,4 @@
-//! The model directory of CONTRACT §7. A model is a version directory, `manifest.json` plus
+//! The model directory of models/README.md. A model is a version directory, `manifest.json` plus
 //! payload files, named by its id; a model directory holds versions and `CURRENT`, naming
 //! the one in use ([`ModelWriter::write`] says how writing stays atomic). A directory with a
 //! manifest directly inside is a single version and is read as one. [`save`] and [`load`]

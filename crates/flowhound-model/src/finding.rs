@@ -1,10 +1,10 @@
-//! Findings as CONTRACT §4 defines them, severities, and the merging of consecutive
+//! Findings as docs/findings.md defines them, severities, and the merging of consecutive
 //! anomalous windows of one incident into one finding.
 
 use flowhound_flowlog::time::format_rfc3339;
 use serde::{Deserialize, Serialize, Serializer};
 
-/// Detector names of CONTRACT §4.
+/// Detector names of docs/findings.md.
 pub const BEACONING: &str = "beaconing";
 pub const EXFILTRATION: &str = "exfiltration";
 pub const LATERAL_MOVEMENT: &str = "lateral_movement";
@@ -28,7 +28,7 @@ impl Severity {
     }
 }
 
-/// Score thresholds of the severities (CONTRACT §4: 50 / 70 / 90 unless configured).
+/// Score thresholds of the severities (docs/findings.md: 50 / 70 / 90 unless configured).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeverityThresholds {
@@ -74,7 +74,7 @@ fn one_decimal<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64((v * 10.0).round() / 10.0)
 }
 
-/// One finding, serialising exactly to a line of CONTRACT §4.
+/// One finding, serialising exactly to a line of docs/findings.md.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Finding {
     pub detector: &'static str,

@@ -1,4 +1,4 @@
-//! Scoring findings against labels (CONTRACT §5): matching, per-detector metrics, and
+//! Scoring findings against labels (docs/simulator.md, "Evaluation"): matching, per-detector metrics, and
 //! attribution of false positives to the scenario's look-alikes.
 
 use std::collections::BTreeMap;
@@ -25,7 +25,7 @@ pub struct Label {
     pub note: String,
 }
 
-/// The fields of a finding (CONTRACT §4) that evaluation uses.
+/// The fields of a finding (docs/findings.md) that evaluation uses.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
     pub detector: String,

@@ -1,4 +1,4 @@
-//! Writing a scenario to disk (CONTRACT §6): the AWS-layout object trees, labels.jsonl
+//! Writing a scenario to disk (docs/simulator.md): the AWS-layout object trees, labels.jsonl
 //! and scenario.json. Objects are rendered and compressed chunk by chunk in parallel;
 //! memory holds at most one chunk per worker thread.
 

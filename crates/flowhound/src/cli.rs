@@ -1,4 +1,4 @@
-//! Command-line arguments (CONTRACT §1–§3).
+//! Command-line arguments (docs/cli.md).
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -49,7 +49,7 @@ pub enum Command {
     Demo(crate::demo::DemoArgs),
 }
 
-/// Where flow logs come from, and how strictly to read them (CONTRACT §2).
+/// Where flow logs come from, and how strictly to read them (docs/cli.md, "SOURCE").
 #[derive(Debug, Args, Clone)]
 pub struct SourceArgs {
     /// Files (.log.gz, .gz, .log, .txt, .parquet), directories (read recursively), s3://bucket/prefix

@@ -76,7 +76,6 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         &flowhound_model::safelist::Safelist::default(),
         Some(&findings_path),
     )?;
-    let ranked = crate::hunt::ranked(&result.findings);
     let report_path = args.out.join("report.html");
     crate::report::write(
         &report_path,
@@ -90,11 +89,11 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
             model: Some(&manifest.id),
             baseline: &baseline,
             features: &test_features,
-            findings: &ranked,
+            findings: &result.findings,
         },
     )?;
     let t_score = started.elapsed().as_secs_f64();
-    for f in &ranked {
+    for f in &result.findings {
         println!("  [{:<6}] {:>5.1} {:<16} {}", f.severity.as_str(), f.score, f.detector, f.summary);
     }
 

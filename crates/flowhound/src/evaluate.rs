@@ -1,4 +1,4 @@
-//! `flowhound evaluate`: score findings against labels (CONTRACT §5).
+//! `flowhound evaluate`: score findings against labels (docs/simulator.md, "Evaluation").
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,10 +10,10 @@ use flowhound_sim::{ScenarioInfo, evaluate, parse_findings, parse_labels, render
 
 #[derive(Debug, Args)]
 pub struct EvaluateArgs {
-    /// Findings, JSON lines (CONTRACT §4).
+    /// Findings, JSON lines (docs/findings.md).
     #[arg(long)]
     pub findings: PathBuf,
-    /// Labels, JSON lines (CONTRACT §5).
+    /// Labels, JSON lines (docs/simulator.md, "Output").
     #[arg(long)]
     pub labels: PathBuf,
     /// The scenario.json, to attribute false positives to look-alikes and count host-days.

@@ -17,7 +17,7 @@ use flowhound_model::finding::Finding;
 
 use crate::UsageError;
 use crate::cli::{AddressArgs, SourceArgs};
-use crate::score::{load_model, read_safelist, write_findings, write_findings_file};
+use crate::score::{load_model, ranked, read_safelist, write_findings, write_findings_file};
 use crate::train::{address_blocks, blocks_for_model, extract, parse_window, read_settings};
 
 #[derive(Debug, Args)]
@@ -149,15 +149,6 @@ pub fn run(args: &HuntArgs) -> Result<ExitCode> {
         "hunt finished"
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// Findings by score, highest first (ties: earliest, then host).
-pub fn ranked(findings: &[Finding]) -> Vec<Finding> {
-    let mut out = findings.to_vec();
-    out.sort_by(|a, b| {
-        b.score.total_cmp(&a.score).then(a.window_start.cmp(&b.window_start)).then_with(|| a.host.cmp(&b.host))
-    });
-    out
 }
 
 /// The readable summary: what was hunted, findings per detector, hosts ranked by their

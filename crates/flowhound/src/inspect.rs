@@ -1,4 +1,4 @@
-//! `flowhound inspect`: what is in these flow logs (CONTRACT §3).
+//! `flowhound inspect`: what is in these flow logs (docs/cli.md).
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -25,9 +25,9 @@ use cli::{Cli, Command};
 /// The parsed `serve` configuration file (exposed for the fuzz targets in tests/fuzz).
 pub use serve::config::ServeConfig;
 
-/// Exit code for runtime failures (CONTRACT §1).
+/// Exit code for runtime failures (docs/cli.md).
 pub const EXIT_FAILURE: u8 = 1;
-/// Exit code for usage and configuration errors (CONTRACT §1).
+/// Exit code for usage and configuration errors (docs/cli.md).
 pub const EXIT_USAGE: u8 = 2;
 
 /// An error that maps to the usage/configuration exit code.

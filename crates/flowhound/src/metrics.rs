@@ -1,4 +1,4 @@
-//! The CloudWatch metrics of CONTRACT §8 for scored windows, shared by `score --publish`
+//! The CloudWatch metrics of docs/metrics.md for scored windows, shared by `score --publish`
 //! and `serve`, and the blocking publisher both use.
 //!
 //! Timestamps are the time the data is about, not the publishing time:

@@ -1,4 +1,4 @@
-//! `flowhound score`: findings as JSON lines (CONTRACT §4) from flow logs and a verified model.
+//! `flowhound score`: findings as JSON lines (docs/findings.md) from flow logs and a verified model.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -27,7 +27,7 @@ pub struct ScoreArgs {
     /// Model directory written by `flowhound train`.
     #[arg(long)]
     pub model: PathBuf,
-    /// Write findings (JSON lines) here instead of stdout.
+    /// Write findings (JSON lines, ranked by score) here instead of stdout.
     #[arg(long)]
     pub findings: Option<PathBuf>,
     /// Safelist (TOML or JSON: cidr/host/port/detector with owner, reason, expires).
@@ -73,7 +73,16 @@ pub fn read_safelist(path: Option<&Path>) -> Result<Safelist> {
     Ok(list)
 }
 
-/// Scores features and writes the findings; shared by `score` and `demo`.
+/// Findings by score, highest first (ties: earliest, then host).
+pub fn ranked(findings: &[Finding]) -> Vec<Finding> {
+    let mut out = findings.to_vec();
+    out.sort_by(|a, b| {
+        b.score.total_cmp(&a.score).then(a.window_start.cmp(&b.window_start)).then_with(|| a.host.cmp(&b.host))
+    });
+    out
+}
+
+/// Scores features and writes the findings, ranked by score; shared by `score` and `demo`.
 pub fn score_and_write(
     baseline: &Baseline,
     manifest: &Manifest,
@@ -81,7 +90,8 @@ pub fn score_and_write(
     safelist: &Safelist,
     out: Option<&Path>,
 ) -> Result<ScoreOutput> {
-    let result = detect::score(baseline, features, safelist, &manifest.id);
+    let mut result = detect::score(baseline, features, safelist, &manifest.id);
+    result.findings = ranked(&result.findings);
     match out {
         Some(path) => write_findings_file(path, &result.findings)?,
         None => {
@@ -112,7 +122,7 @@ pub fn write_findings_file(path: &Path, findings: &[Finding]) -> Result<()> {
     written
 }
 
-/// Findings as JSON lines (CONTRACT §4); shared by `score` and `serve`.
+/// Findings as JSON lines (docs/findings.md); shared by `score` and `serve`.
 pub fn write_findings(w: &mut impl Write, findings: &[Finding]) -> Result<()> {
     for f in findings {
         serde_json::to_writer(&mut *w, f)?;
@@ -146,7 +156,6 @@ pub fn run(args: &ScoreArgs) -> Result<ExitCode> {
     let extracted = started.elapsed().as_secs_f64();
     let result = score_and_write(&baseline, &manifest, &features, &safelist, args.findings.as_deref())?;
     if let Some(path) = &args.report {
-        let ranked = crate::hunt::ranked(&result.findings);
         crate::report::write(
             path,
             &crate::report::Run {
@@ -159,7 +168,7 @@ pub fn run(args: &ScoreArgs) -> Result<ExitCode> {
                 model: Some(&manifest.id),
                 baseline: &baseline,
                 features: &features,
-                findings: &ranked,
+                findings: &result.findings,
             },
         )?;
     }

@@ -1,4 +1,4 @@
-//! `flowhound simulate`: write a labelled scenario (CONTRACT §6).
+//! `flowhound simulate`: write a labelled scenario (docs/simulator.md).
 
 use std::io::Write;
 use std::path::PathBuf;

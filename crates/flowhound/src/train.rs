@@ -1,5 +1,5 @@
 //! `flowhound train`: fit the baselines on a training period and write a model directory
-//! (CONTRACT §7).
+//! (models/README.md).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

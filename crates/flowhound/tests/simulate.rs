@@ -1,4 +1,4 @@
-//! End to end: `simulate` writes the CONTRACT §6 layout, `inspect` reads it back with
+//! End to end: `simulate` writes the docs/simulator.md layout, `inspect` reads it back with
 //! consistent counts, and `evaluate` scores a hand-written findings file.
 
 use std::path::Path;
