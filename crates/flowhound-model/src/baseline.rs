@@ -28,7 +28,7 @@ use crate::seasonal::{
 
 /// Cumulative horizons of the exfiltration sums: 1 h, 6 h, 24 h.
 pub const VOLUME_HORIZONS: [u64; 3] = [3600, 6 * 3600, 86_400];
-pub const DAY: u64 = 86_400;
+pub use flowhound_flowlog::time::DAY;
 /// The seasonal volume feature: bytes to external addresses outside AWS, per window.
 pub const VOLUME_FEATURE: &str = "bytes_out_external_non_aws";
 /// Smallest σ of a log-volume cell: a host that sends exactly the same bytes every hour

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::EvalError;
-use crate::rfc3339::parse_time;
+use flowhound_flowlog::time::parse_rfc3339 as parse_time;
 
 /// One attack instance (a line of `labels.jsonl`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

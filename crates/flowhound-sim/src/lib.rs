@@ -11,7 +11,7 @@ mod eval;
 mod generate;
 mod model;
 mod output;
-mod rfc3339;
+
 mod rng;
 mod scenario;
 
@@ -27,11 +27,10 @@ pub use model::{Endpoint, Eni, EniKind, Role, Svc, Tag};
 pub use output::{
     SplitStats, V5_FIELDS, WriteSummary, object_key, parquet_fields, parquet_schema, render_text, write_scenario,
 };
-pub use rfc3339::parse_time;
 pub use scenario::{ExternalPeer, LookAlike, Scenario, build, epoch_start};
 
 /// Seconds in a day.
-pub const DAY: u64 = 86_400;
+pub use flowhound_flowlog::time::DAY;
 
 /// Errors of building or writing a scenario.
 #[derive(Debug, thiserror::Error)]

@@ -59,8 +59,14 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
 
     println!("2/4 training on {}", args.out.join("train").display());
     let model_dir = args.out.join("model");
-    let (train_features, _) = extract(&source(&args.out.join("train")), 900, &AddressBlocks::default())?;
-    let (baseline, manifest) = fit_and_save(&train_features, &ModelSettings::default(), &model_dir)?;
+    let settings = ModelSettings::default();
+    let (train_features, _) = extract(
+        &source(&args.out.join("train")),
+        crate::config::DEFAULT_WINDOW.0,
+        settings.detect.horizon_secs,
+        &AddressBlocks::default(),
+    )?;
+    let (baseline, manifest) = fit_and_save(&train_features, &settings, &model_dir)?;
     drop(train_features);
     let t_train = started.elapsed().as_secs_f64();
     print_summary(&baseline, &manifest, &model_dir, t_train - t_sim);
@@ -68,7 +74,8 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     println!("3/4 scoring {}", args.out.join("test").display());
     let findings_path = args.out.join("findings.jsonl");
     let test_source = source(&args.out.join("test"));
-    let (test_features, test_summary) = extract(&test_source, baseline.train.window_secs, &baseline.train.addresses)?;
+    let (test_features, test_summary) =
+        extract(&test_source, baseline.train.window_secs, baseline.detect.horizon_secs, &baseline.train.addresses)?;
     let result = score_and_write(
         &baseline,
         &manifest,

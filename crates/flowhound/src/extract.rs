@@ -25,6 +25,7 @@ use serde::Serialize;
 
 use crate::UsageError;
 use crate::cli::{AddressArgs, SourceArgs};
+use crate::config::{self, Secs};
 use crate::sources;
 
 #[derive(Debug, Args)]
@@ -35,11 +36,11 @@ pub struct ExtractArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Feature window (e.g. 5m, 15m, 1h); must divide a day.
-    #[arg(long, default_value = "15m")]
-    pub window: String,
+    #[arg(long, default_value_t = config::DEFAULT_WINDOW)]
+    pub window: Secs,
     /// Horizon of the pair timing series (a whole number of windows).
-    #[arg(long, default_value = "24h")]
-    pub horizon: String,
+    #[arg(long, default_value_t = config::DEFAULT_HORIZON)]
+    pub horizon: Secs,
     #[command(flatten)]
     pub addresses: AddressArgs,
     /// TOML configuration: only the [features] table (internal/external blocks) is read.
@@ -73,22 +74,11 @@ fn format_of(path: &Path) -> Result<Format, UsageError> {
     }
 }
 
-fn parse_secs(flag: &str, value: &str) -> Result<u64, UsageError> {
-    let d = humantime::parse_duration(value)
-        .map_err(|e| UsageError(format!("--{flag} {value:?}: not a duration (e.g. 5m, 15m, 1h): {e}")))?;
-    if d.subsec_nanos() != 0 {
-        return Err(UsageError(format!("--{flag} {value:?}: must be whole seconds")));
-    }
-    Ok(d.as_secs())
-}
-
 fn config(args: &ExtractArgs) -> Result<FeatureConfig, UsageError> {
-    let window = parse_secs("window", &args.window)?;
-    let horizon = parse_secs("horizon", &args.horizon)?;
     let settings = crate::train::read_settings(args.config.as_deref()).map_err(|e| UsageError(format!("{e:#}")))?;
     let blocks = crate::train::address_blocks(&settings, &args.addresses)?;
     // Tables nobody asked for are not computed: the rows do not depend on them.
-    Ok(crate::train::feature_config(window, horizon, &blocks)?
+    Ok(crate::train::feature_config(args.window.0, args.horizon.0, &blocks)?
         .with_tables(args.edges_out.is_some(), args.pairs_out.is_some()))
 }
 

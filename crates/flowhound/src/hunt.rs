@@ -17,8 +17,9 @@ use flowhound_model::finding::Finding;
 
 use crate::UsageError;
 use crate::cli::{AddressArgs, SourceArgs};
+use crate::config::{self, Secs};
 use crate::score::{load_model, ranked, read_safelist, write_findings, write_findings_file};
-use crate::train::{address_blocks, blocks_for_model, extract, parse_window, read_settings};
+use crate::train::{address_blocks, blocks_for_model, extract, read_settings};
 
 #[derive(Debug, Args)]
 pub struct HuntArgs {
@@ -36,11 +37,11 @@ pub struct HuntArgs {
     #[arg(long, default_value_t = 20)]
     pub top: usize,
     /// Feature window without --model (e.g. 10m, 15m, 1h); with --model, the model's.
-    #[arg(long, default_value = "15m")]
-    pub window: String,
-    /// Beaconing horizon (e.g. 24h; 1h for short sessions).
+    #[arg(long, default_value_t = config::DEFAULT_WINDOW)]
+    pub window: Secs,
+    /// Beaconing horizon (e.g. 24h; 1h for short sessions); default: the model's or [detect]'s (24h).
     #[arg(long)]
-    pub horizon: Option<String>,
+    pub horizon: Option<Secs>,
     /// TOML configuration: [detect], [train] and [features] tables (docs/detectors.md).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -59,13 +60,7 @@ pub fn run(args: &HuntArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let settings = read_settings(args.config.as_deref())?;
     let mut detect_cfg = settings.detect.clone();
-    let horizon = match &args.horizon {
-        Some(h) => {
-            let d = humantime::parse_duration(h).map_err(|e| UsageError(format!("invalid --horizon {h:?}: {e}")))?;
-            Some(d.as_secs())
-        }
-        None => None,
-    };
+    let horizon = args.horizon.map(|h| h.0);
     let safelist = read_safelist(args.safelist.as_deref())?;
     let given = address_blocks(&settings, &args.addresses)?;
     let (scored, model_id, baseline, features, summary) = match &args.model {
@@ -76,7 +71,8 @@ pub fn run(args: &HuntArgs) -> Result<ExitCode> {
             }
             baseline.detect.validate().map_err(|e| UsageError(format!("--horizon: {e}")))?;
             let blocks = blocks_for_model(&baseline.train.addresses, given)?;
-            let (features, summary) = extract(&args.source, baseline.train.window_secs, &blocks)?;
+            let (features, summary) =
+                extract(&args.source, baseline.train.window_secs, baseline.detect.horizon_secs, &blocks)?;
             let scored = detect::score(&baseline, &features, &safelist, &manifest.id);
             (scored, manifest.id, baseline, features, summary)
         }
@@ -85,8 +81,7 @@ pub fn run(args: &HuntArgs) -> Result<ExitCode> {
                 detect_cfg.horizon_secs = h;
             }
             detect_cfg.validate().map_err(|e| UsageError(format!("invalid detector settings: {e}")))?;
-            let window = parse_window(&args.window)?;
-            let (features, summary) = extract(&args.source, window, &given)?;
+            let (features, summary) = extract(&args.source, args.window.0, detect_cfg.horizon_secs, &given)?;
             if features.rows.is_empty() {
                 return Err(
                     UsageError("no host windows in the hunted range (check SOURCE and --from/--to)".into()).into()

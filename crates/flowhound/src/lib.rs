@@ -4,6 +4,7 @@
 
 pub mod aws;
 pub mod cli;
+mod config;
 mod demo;
 mod evaluate;
 mod extract;

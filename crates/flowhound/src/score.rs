@@ -17,6 +17,7 @@ use flowhound_model::safelist::Safelist;
 
 use crate::UsageError;
 use crate::cli::{AddressArgs, SourceArgs};
+use crate::config::Secs;
 use crate::metrics::{self, PublishSettings, Scored};
 use crate::train::extract;
 
@@ -35,7 +36,7 @@ pub struct ScoreArgs {
     pub safelist: Option<PathBuf>,
     /// Beaconing horizon (e.g. 24h, 1h for short sessions); default: the model's.
     #[arg(long)]
-    pub horizon: Option<String>,
+    pub horizon: Option<Secs>,
     /// TOML configuration: only the [features] table is read (the detector settings are the model's).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -134,9 +135,8 @@ pub fn write_findings(w: &mut impl Write, findings: &[Finding]) -> Result<()> {
 pub fn run(args: &ScoreArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let (manifest, mut baseline) = load_model(&args.model)?;
-    if let Some(h) = &args.horizon {
-        let d = humantime::parse_duration(h).map_err(|e| UsageError(format!("invalid --horizon {h:?}: {e}")))?;
-        baseline.detect.horizon_secs = d.as_secs();
+    if let Some(h) = args.horizon {
+        baseline.detect.horizon_secs = h.0;
         baseline.detect.validate().map_err(|e| UsageError(format!("--horizon: {e}")))?;
     }
     let safelist = read_safelist(args.safelist.as_deref())?;
@@ -152,7 +152,7 @@ pub fn run(args: &ScoreArgs) -> Result<ExitCode> {
     } else {
         None
     };
-    let (features, summary) = extract(&args.source, baseline.train.window_secs, &blocks)?;
+    let (features, summary) = extract(&args.source, baseline.train.window_secs, baseline.detect.horizon_secs, &blocks)?;
     let extracted = started.elapsed().as_secs_f64();
     let result = score_and_write(&baseline, &manifest, &features, &safelist, args.findings.as_deref())?;
     if let Some(path) = &args.report {

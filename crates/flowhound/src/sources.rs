@@ -25,11 +25,12 @@ pub fn parse_time(value: &str) -> Result<u64, UsageError> {
     let secs = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         value.parse().map_err(|_| out_of_range())?
     } else {
-        let t = humantime::parse_rfc3339_weak(value)
-            .map_err(|e| UsageError(format!("invalid time {value:?} (use RFC 3339 or epoch seconds): {e}")))?;
-        t.duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .map_err(|_| UsageError(format!("time before 1970: {value}")))?
+        flowhound_flowlog::time::parse_rfc3339(value).ok_or_else(|| {
+            UsageError(format!(
+                "invalid time {value:?}: use RFC 3339 with its offset (2026-11-20T13:00:00Z) or epoch seconds, \
+                 from 1970"
+            ))
+        })?
     };
     // A bound past the last time a record can hold selects nothing, and would overflow
     // the window arithmetic: say so rather than report "no objects found".
@@ -194,6 +195,8 @@ mod tests {
         assert_eq!(parse_time("1795849200").unwrap(), 1_795_849_200);
         assert_eq!(parse_time("2026-11-28T07:00:00Z").unwrap(), 1_795_849_200);
         assert!(parse_time("yesterday").is_err());
+        assert_eq!(parse_time("2026-11-28T08:00:00+01:00").unwrap(), 1_795_849_200);
+        assert!(parse_time("2026-11-28T07:00:00").unwrap_err().0.contains("with its offset"));
         assert!(parse_time("").is_err());
         assert!(parse_time("18446744073709551615").unwrap_err().0.contains("out of range"));
         assert!(parse_time("99999999999999999999999").unwrap_err().0.contains("out of range"));

@@ -17,6 +17,7 @@ use flowhound_model::detect::DetectConfig;
 
 use crate::UsageError;
 use crate::cli::{AddressArgs, SourceArgs};
+use crate::config::{self, Secs};
 use crate::sources;
 
 #[derive(Debug, Args)]
@@ -27,8 +28,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub model: PathBuf,
     /// Feature window (e.g. 5m, 15m, 1h); the scorer uses the model's.
-    #[arg(long, default_value = "15m")]
-    pub window: String,
+    #[arg(long, default_value_t = config::DEFAULT_WINDOW)]
+    pub window: Secs,
     /// TOML configuration: the [detect], [train] and [features] tables are read (see docs/detectors.md).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -102,11 +103,6 @@ pub fn address_blocks(settings: &ModelSettings, args: &AddressArgs) -> Result<Ad
     Ok(blocks)
 }
 
-pub fn parse_window(text: &str) -> Result<u64, UsageError> {
-    let d = humantime::parse_duration(text).map_err(|e| UsageError(format!("invalid --window {text:?}: {e}")))?;
-    Ok(d.as_secs())
-}
-
 /// The feature configuration of a window, a pair horizon and the declared address blocks.
 pub fn feature_config(
     window_secs: u64,
@@ -118,9 +114,15 @@ pub fn feature_config(
         .with_external(&blocks.external))
 }
 
-/// Reads SOURCE into features with the given window (and a 24 h pair horizon).
-pub fn extract(source: &SourceArgs, window_secs: u64, blocks: &AddressBlocks) -> Result<(Features, ScanSummary)> {
-    let cfg = feature_config(window_secs, 86_400, blocks)?;
+/// Reads SOURCE into features with the given window, pair horizon (the beaconing
+/// detector's) and address blocks.
+pub fn extract(
+    source: &SourceArgs,
+    window_secs: u64,
+    horizon_secs: u64,
+    blocks: &AddressBlocks,
+) -> Result<(Features, ScanSummary)> {
+    let cfg = feature_config(window_secs, horizon_secs, blocks)?;
     let plan = sources::plan(source)?;
     if plan.objects.is_empty() {
         return Err(UsageError("no flow-log objects found in the given SOURCE".into()).into());
@@ -169,9 +171,8 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     if let Some(seed) = args.seed {
         settings.seed = Some(seed);
     }
-    let window = parse_window(&args.window)?;
     let blocks = address_blocks(&settings, &args.addresses)?;
-    let (features, _) = extract(&args.source, window, &blocks)?;
+    let (features, _) = extract(&args.source, args.window.0, settings.detect.horizon_secs, &blocks)?;
     if features.rows.is_empty() {
         return Err(UsageError("no host windows in the training range (check SOURCE and --from/--to)".into()).into());
     }

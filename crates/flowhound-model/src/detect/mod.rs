@@ -47,7 +47,7 @@ impl Default for DetectConfig {
     fn default() -> DetectConfig {
         DetectConfig {
             incident_quiet_secs: 86_400,
-            horizon_secs: 86_400,
+            horizon_secs: flowhound_features::DEFAULT_HORIZON_SECS,
             severity: SeverityThresholds::default(),
             beaconing: BeaconConfig::default(),
             exfiltration: ExfilConfig::default(),
