@@ -1,6 +1,7 @@
 //! Command-line arguments (docs/cli.md).
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use flowhound_features::Cidr;
 
 #[derive(Debug, Parser)]
 #[command(name = "flowhound", version, about = "Hunts attackers in AWS VPC Flow Logs", propagate_version = true)]
@@ -95,10 +96,10 @@ pub struct AddressArgs {
     /// Extra internal address blocks beyond RFC 1918/6598 and ULA (the VPC CIDRs, e.g. its
     /// IPv6 block, or a public server's own address); repeatable.
     #[arg(long = "internal", visible_alias = "vpc-cidr", value_name = "CIDR")]
-    pub internal: Vec<String>,
+    pub internal: Vec<Cidr>,
     /// Address blocks that are outside the estate even inside a private range (a lab's C2
     /// server in 192.168.0.0/16, a partner reached over VPN); repeatable. The most specific
     /// block wins between --internal (and the built-in ranges) and --external.
     #[arg(long = "external", value_name = "CIDR")]
-    pub external: Vec<String>,
+    pub external: Vec<Cidr>,
 }

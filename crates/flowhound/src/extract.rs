@@ -76,7 +76,7 @@ fn format_of(path: &Path) -> Result<Format, UsageError> {
 
 fn config(args: &ExtractArgs) -> Result<FeatureConfig, UsageError> {
     let settings = crate::train::read_settings(args.config.as_deref()).map_err(|e| UsageError(format!("{e:#}")))?;
-    let blocks = crate::train::address_blocks(&settings, &args.addresses)?;
+    let blocks = crate::train::address_blocks(&settings, &args.addresses);
     // Tables nobody asked for are not computed: the rows do not depend on them.
     Ok(crate::train::feature_config(args.window.0, args.horizon.0, &blocks)?
         .with_tables(args.edges_out.is_some(), args.pairs_out.is_some()))
@@ -802,6 +802,12 @@ mod tests {
         assert_eq!(config(&args(&["--window", "1h", "--vpc-cidr", "2600:1f18::/56"])).unwrap().window_secs(), 3600);
         assert!(config(&args(&["--window", "7s"])).is_err());
         assert!(config(&args(&["--window", "1h", "--horizon", "90m"])).is_err());
-        assert!(config(&args(&["--vpc-cidr", "10.0.0.0/99"])).is_err());
+        // Values that are not what they claim are refused by the parser (exit 2).
+        for bad in [&["--vpc-cidr", "10.0.0.0/99"][..], &["--window", "1.5s"], &["--horizon", "0s"]] {
+            let mut argv = vec!["flowhound", "extract", "x", "--out", "o.csv"];
+            argv.extend_from_slice(bad);
+            let err = crate::cli::Cli::try_parse_from(argv).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad:?}: {err}");
+        }
     }
 }

@@ -62,7 +62,7 @@ pub fn run(args: &HuntArgs) -> Result<ExitCode> {
     let mut detect_cfg = settings.detect.clone();
     let horizon = args.horizon.map(|h| h.0);
     let safelist = read_safelist(args.safelist.as_deref())?;
-    let given = address_blocks(&settings, &args.addresses)?;
+    let given = address_blocks(&settings, &args.addresses);
     let (scored, model_id, baseline, features, summary) = match &args.model {
         Some(dir) => {
             let (manifest, mut baseline) = load_model(dir)?;

@@ -141,7 +141,7 @@ pub fn run(args: &ScoreArgs) -> Result<ExitCode> {
     }
     let safelist = read_safelist(args.safelist.as_deref())?;
     let settings = crate::train::read_settings(args.config.as_deref())?;
-    let given = crate::train::address_blocks(&settings, &args.addresses)?;
+    let given = crate::train::address_blocks(&settings, &args.addresses);
     let blocks = crate::train::blocks_for_model(&baseline.train.addresses, given)?;
     // Fail on a bad namespace before reading anything.
     let publishing = if args.publish {

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use flowhound_features::{AddressBlocks, Cidr, FeatureConfig, Features};
+use flowhound_features::{AddressBlocks, FeatureConfig, Features};
 use flowhound_flowlog::ScanSummary;
 use flowhound_flowlog::time::format_rfc3339;
 use flowhound_model::artifact::{self, Manifest};
@@ -38,18 +38,6 @@ pub struct TrainArgs {
     pub seed: Option<u64>,
     #[command(flatten)]
     pub addresses: AddressArgs,
-}
-
-/// Adds the `--internal` / `--external` blocks of the command line to `blocks`.
-fn extend_from_args(blocks: &mut AddressBlocks, args: &AddressArgs) -> Result<(), UsageError> {
-    for (flag, values, out) in
-        [("--internal", &args.internal, &mut blocks.internal), ("--external", &args.external, &mut blocks.external)]
-    {
-        for v in values {
-            out.push(v.parse::<Cidr>().map_err(|e| UsageError(format!("{flag}: {e}")))?);
-        }
-    }
-    Ok(())
 }
 
 /// The address blocks to score with under a model trained with `model`: the model's. Blocks
@@ -93,14 +81,15 @@ pub fn read_settings(path: Option<&Path>) -> Result<ModelSettings> {
 }
 
 /// The address blocks of the configuration file and the command line together.
-pub fn address_blocks(settings: &ModelSettings, args: &AddressArgs) -> Result<AddressBlocks, UsageError> {
+pub fn address_blocks(settings: &ModelSettings, args: &AddressArgs) -> AddressBlocks {
     let mut blocks = settings.addresses.clone();
-    extend_from_args(&mut blocks, args)?;
+    blocks.internal.extend(&args.internal);
+    blocks.external.extend(&args.external);
     if !blocks.external.is_empty() {
         let external: Vec<String> = blocks.external.iter().map(ToString::to_string).collect();
         tracing::info!(external = ?external, "address blocks declared external");
     }
-    Ok(blocks)
+    blocks
 }
 
 /// The feature configuration of a window, a pair horizon and the declared address blocks.
@@ -171,7 +160,7 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     if let Some(seed) = args.seed {
         settings.seed = Some(seed);
     }
-    let blocks = address_blocks(&settings, &args.addresses)?;
+    let blocks = address_blocks(&settings, &args.addresses);
     let (features, _) = extract(&args.source, args.window.0, settings.detect.horizon_secs, &blocks)?;
     if features.rows.is_empty() {
         return Err(UsageError("no host windows in the training range (check SOURCE and --from/--to)".into()).into());
@@ -212,7 +201,7 @@ mod tests {
     use super::*;
 
     fn blocks(internal: &[&str], external: &[&str]) -> AddressBlocks {
-        let parse = |list: &[&str]| list.iter().map(|s| s.parse::<Cidr>().unwrap()).collect();
+        let parse = |list: &[&str]| list.iter().map(|s| s.parse::<flowhound_features::Cidr>().unwrap()).collect();
         AddressBlocks { internal: parse(internal), external: parse(external) }
     }
 

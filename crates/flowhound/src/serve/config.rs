@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use flowhound_features::Cidr;
 use serde::Deserialize;
 
 use crate::UsageError;
@@ -58,14 +59,19 @@ pub struct ServeConfig {
     pub visibility_timeout: Duration,
     pub model_check: Duration,
     pub skip_corrupt: bool,
-    pub internal: Vec<String>,
-    pub external: Vec<String>,
+    pub internal: Vec<Cidr>,
+    pub external: Vec<Cidr>,
     pub safelist: Option<PathBuf>,
     pub ledger_retention: Duration,
     pub max_line_bytes: usize,
     pub max_object_bytes: u64,
     pub lag_interval: Duration,
     pub in_memory_gzip_bytes: u64,
+}
+
+fn blocks(name: &str, values: Option<Vec<String>>) -> Result<Vec<Cidr>, UsageError> {
+    let values = values.unwrap_or_default();
+    values.iter().map(|v| v.parse::<Cidr>().map_err(|e| UsageError(format!("{name} = {v:?}: {e}")))).collect()
 }
 
 fn duration(name: &str, value: Option<String>, default: Duration) -> Result<Duration, UsageError> {
@@ -117,8 +123,8 @@ impl ServeConfig {
             visibility_timeout,
             model_check: duration("model_check", file.model_check, Duration::from_secs(60))?,
             skip_corrupt: file.skip_corrupt.unwrap_or(false),
-            internal: file.internal.unwrap_or_default(),
-            external: file.external.unwrap_or_default(),
+            internal: blocks("internal", file.internal)?,
+            external: blocks("external", file.external)?,
             safelist: file.safelist.map(|p| base.join(p)),
             ledger_retention: duration("ledger_retention", file.ledger_retention, Duration::from_secs(15 * 86_400))?,
             max_line_bytes: file.max_line_bytes.unwrap_or(flowhound_flowlog::DEFAULT_MAX_LINE_BYTES),
@@ -161,6 +167,9 @@ mod tests {
         assert_eq!(c.findings, FindingsOut::File(PathBuf::from("/x/findings.jsonl")));
         assert_eq!(c.max_messages, 10);
         assert!(!c.skip_corrupt);
+        let c = ServeConfig::parse("queue_url = \"q\"\nmodel = \"m\"\ninternal = [\"10.9.0.0/16\"]\n", Path::new("/x"))
+            .unwrap();
+        assert_eq!(c.internal, vec!["10.9.0.0/16".parse::<Cidr>().unwrap()]);
         for bad in [
             "model = \"m\"",
             "queue_url = \"q\"\nmodel = \"m\"\nwait = \"30s\"",
@@ -168,6 +177,8 @@ mod tests {
             "queue_url = \"q\"\nmodel = \"m\"\nlateness = \"soon\"",
             "queue_url = \"q\"\nmodel = \"m\"\nlag_interval = \"0s\"",
             "queue_url = \"q\"\nmodel = \"m\"\nunknown = 1",
+            "queue_url = \"q\"\nmodel = \"m\"\ninternal = [\"10.0.0.0/33\"]",
+            "queue_url = \"q\"\nmodel = \"m\"\nexternal = [\"nope\"]",
         ] {
             assert!(ServeConfig::parse(bad, Path::new("/x")).is_err(), "{bad}");
         }

@@ -112,10 +112,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
     let cfg = ServeConfig::read(&args.config)?;
     let model = Model::load(&cfg)?;
     let safelist = crate::score::read_safelist(cfg.safelist.as_deref())?;
-    let given = crate::train::address_blocks(
-        &crate::train::ModelSettings::default(),
-        &crate::cli::AddressArgs { internal: cfg.internal.clone(), external: cfg.external.clone() },
-    )?;
+    let given = flowhound_features::AddressBlocks { internal: cfg.internal.clone(), external: cfg.external.clone() };
     let blocks = crate::train::blocks_for_model(&model.baseline.train.addresses, given)?;
     let feature_cfg = Arc::new(crate::train::feature_config(
         model.baseline.train.window_secs,
