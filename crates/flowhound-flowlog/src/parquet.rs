@@ -10,12 +10,14 @@ use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::reader::ChunkReader;
 
+use crate::accounting::Accounting;
 use crate::field::Field;
 use crate::intern::Interner;
+use crate::options::ReadOptions;
 use crate::parse::{LineError, Schema, check_plausible, set_field};
-use crate::reader::{Accounting, ReadOptions, RecordSink};
 use crate::record::FlowRecord;
 use crate::report::{ObjectError, ObjectFormat, ObjectReport};
+use crate::sink::RecordSink;
 
 const BATCH_ROWS: usize = 8192;
 

@@ -1,88 +1,19 @@
 //! Reading one object (file, stdin or remote stream) into records: format sniffing,
 //! gzip inflated in memory (libdeflate) or streamed with a decompression limit, line
-//! framing with a line-length limit, and the per-object accounting of [`ObjectReport`].
+//! framing with a line-length limit. Parquet objects are handed to the Parquet reader;
+//! both count what they read into an [`ObjectReport`] through the same accounting.
 
 use std::cell::Cell;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 
 use flate2::bufread::MultiGzDecoder;
-use rustc_hash::FxHashMap;
 
-use crate::intern::{Interner, Sym};
-use crate::parse::{LineError, LineKind, LineParser, Schema};
-use crate::record::{Action, FlowRecord, LogStatus};
-use crate::report::{MalformedLine, ObjectError, ObjectFormat, ObjectReport, PlaceholderCounts, min_opt};
-
-/// Limits and filters applied while reading.
-#[derive(Debug, Clone)]
-pub struct ReadOptions {
-    /// Keep records with `start >= from` (epoch seconds).
-    pub from: Option<u64>,
-    /// Keep records with `start < to`.
-    pub to: Option<u64>,
-    /// Longer lines are skipped and counted as malformed.
-    pub max_line_bytes: usize,
-    /// Decompressed bytes per object after which reading stops (decompression-bomb guard).
-    pub max_decompressed_bytes: u64,
-    /// Malformed lines reported with file and line number, per object.
-    pub malformed_samples: usize,
-    /// The field order of lines before the first header (default: version 2).
-    pub default_schema: Schema,
-    /// Gzip objects whose compressed size and declared (trailer) decompressed size are both
-    /// at most this many bytes are inflated in one call into a buffer reused per thread
-    /// (libdeflate, ~25 % fewer instructions than streaming) and parsed in place; larger
-    /// and multi-member objects, and any that fail in memory, are streamed in constant
-    /// memory. 0 streams every object. [`read_stream`] honours it; stdin is always streamed.
-    pub in_memory_gzip_bytes: u64,
-}
-
-/// The default of [`ReadOptions::in_memory_gzip_bytes`]: S3 flow-log objects are at most a
-/// few hundred MB decompressed, most far less.
-pub const DEFAULT_IN_MEMORY_GZIP_BYTES: u64 = 256 * 1024 * 1024;
-
-/// The default of [`ReadOptions::max_line_bytes`]: lines over 64 KiB are malformed.
-pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
-
-/// The default of [`ReadOptions::max_decompressed_bytes`]: far above any real flow-log
-/// object, far below what a decompression bomb would inflate to.
-pub const DEFAULT_MAX_DECOMPRESSED_BYTES: u64 = 16 * 1024 * 1024 * 1024;
-
-impl Default for ReadOptions {
-    fn default() -> Self {
-        ReadOptions {
-            from: None,
-            to: None,
-            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
-            max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
-            malformed_samples: 5,
-            default_schema: Schema::default_v2(),
-            in_memory_gzip_bytes: DEFAULT_IN_MEMORY_GZIP_BYTES,
-        }
-    }
-}
-
-/// Receives the records of an object. Symbols in a record belong to `interner`, which
-/// lives only as long as the object: resolve what you keep in [`RecordSink::end_object`].
-pub trait RecordSink {
-    fn record(&mut self, record: &FlowRecord, interner: &Interner);
-
-    /// Called once after the last record of an object, with that object's interner.
-    fn end_object(&mut self, _interner: &Interner) {}
-}
-
-/// A sink that ignores records (for pure accounting, as in `inspect`).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NullSink;
-
-impl RecordSink for NullSink {
-    fn record(&mut self, _record: &FlowRecord, _interner: &Interner) {}
-}
-
-impl<F: FnMut(&FlowRecord, &Interner)> RecordSink for F {
-    fn record(&mut self, record: &FlowRecord, interner: &Interner) {
-        self(record, interner)
-    }
-}
+use crate::accounting::Accounting;
+use crate::options::ReadOptions;
+use crate::parse::{LineError, LineKind, LineParser};
+use crate::record::FlowRecord;
+use crate::report::{ObjectError, ObjectFormat, ObjectReport};
+use crate::sink::RecordSink;
 
 const READ_BUFFER: usize = 256 * 1024;
 
@@ -92,97 +23,9 @@ const READ_BUFFER: usize = 256 * 1024;
 /// per record (callgrind).
 const TEXT_LINE_BUFFER: usize = 4 * READ_BUFFER;
 
-/// Per-object accounting shared by the text and Parquet paths.
-pub(crate) struct Accounting<'o> {
-    pub report: ObjectReport,
-    opts: &'o ReadOptions,
-    /// Interfaces seen, by symbol index: symbols are dense, so a vector beats a hash set
-    /// on the per-record path.
-    interfaces: Vec<bool>,
-    /// Versions seen, as a 256-bit set (folded into the report's `BTreeSet` at the end).
-    versions: [u64; 4],
-    placeholders: FxHashMap<Sym, PlaceholderCounts>,
-}
-
-impl<'o> Accounting<'o> {
-    pub fn new(name: &str, format: ObjectFormat, opts: &'o ReadOptions) -> Accounting<'o> {
-        Accounting {
-            report: ObjectReport { name: name.to_string(), format, ..ObjectReport::default() },
-            opts,
-            interfaces: Vec::new(),
-            versions: [0; 4],
-            placeholders: Default::default(),
-        }
-    }
-
-    pub fn note_schema(&mut self, schema: &Schema) {
-        for name in schema.names() {
-            if !self.report.fields.contains(name) {
-                self.report.fields.insert(name.clone());
-            }
-        }
-        for name in schema.unknown_names() {
-            if !self.report.unknown_fields.contains(name) {
-                self.report.unknown_fields.insert(name.to_string());
-            }
-        }
-    }
-
-    pub fn malformed(&mut self, line: u64, err: &LineError) {
-        self.report.malformed += 1;
-        if self.report.malformed_samples.len() < self.opts.malformed_samples {
-            self.report.malformed_samples.push(MalformedLine {
-                object: self.report.name.clone(),
-                line,
-                reason: err.to_string(),
-            });
-        }
-    }
-
-    /// Accounts a parsed record; true if it is in range and goes to the sink.
-    #[inline]
-    pub fn record(&mut self, record: &FlowRecord) -> bool {
-        if let Some(start) = record.start {
-            let before = self.opts.from.is_some_and(|from| start < from);
-            let after = self.opts.to.is_some_and(|to| start >= to);
-            if before || after {
-                self.report.out_of_range += 1;
-                return false;
-            }
-        }
-        let r = &mut self.report;
-        r.records += 1;
-        match record.log_status {
-            Some(LogStatus::NoData) => {
-                r.nodata += 1;
-                self.placeholders.entry(record.interface_id).or_default().nodata += 1;
-            }
-            Some(LogStatus::SkipData) => {
-                r.skipdata += 1;
-                self.placeholders.entry(record.interface_id).or_default().skipdata += 1;
-            }
-            _ => {}
-        }
-        match record.action {
-            Some(Action::Accept) => r.accept += 1,
-            Some(Action::Reject) => r.reject += 1,
-            None => {}
-        }
-        if let Some(v) = record.version {
-            self.versions[usize::from(v >> 6)] |= 1 << (v & 63);
-        }
-        r.first_start = min_opt(r.first_start, record.start);
-        r.last_end = r.last_end.max(record.end);
-        if record.interface_id.is_some() {
-            let index = record.interface_id.index();
-            if index >= self.interfaces.len() {
-                self.interfaces.resize(index + 1, false);
-            }
-            self.interfaces[index] = true;
-        }
-        true
-    }
-
+// The text reader's end of an object is here, not with the rest of the accounting,
+// because the failures it reports are the reader's own.
+impl Accounting<'_> {
     /// Ends an object [`read_lines`] read: its sizes, its failure if any (placed at
     /// `failure_offset`), the sink's end of object, and the report.
     fn end_lines<S: RecordSink + ?Sized>(
@@ -202,21 +45,6 @@ impl<'o> Accounting<'o> {
         }
         sink.end_object(&parser.interner);
         self.finish(&parser.interner)
-    }
-
-    pub fn finish(mut self, interner: &Interner) -> ObjectReport {
-        for (index, _) in self.interfaces.iter().enumerate().filter(|(_, seen)| **seen) {
-            self.report.interfaces.insert(interner.display(Sym::from_index(index)).to_string());
-        }
-        for v in 0..=u8::MAX {
-            if self.versions[usize::from(v >> 6)] & (1 << (v & 63)) != 0 {
-                self.report.versions.insert(v);
-            }
-        }
-        for (sym, counts) in self.placeholders {
-            self.report.placeholders.insert(interner.display(sym).to_string(), counts);
-        }
-        self.report
     }
 }
 
@@ -770,7 +598,8 @@ mod tests {
     use flate2::write::GzEncoder;
     use libdeflater::{DecompressionError, Decompressor};
 
-    use super::{NotInMemory, NullSink, ReadOptions, inflate_in_memory, read_stream};
+    use super::{NotInMemory, ReadOptions, inflate_in_memory, read_stream};
+    use crate::sink::NullSink;
 
     fn gzip(data: &[u8]) -> Vec<u8> {
         let mut enc = GzEncoder::new(Vec::new(), Compression::default());

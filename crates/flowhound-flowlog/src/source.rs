@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::keylayout::KeyInfo;
-use crate::reader::{ReadOptions, RecordSink, read_stream_limited};
+use crate::options::ReadOptions;
+use crate::reader::read_stream_limited;
 use crate::report::{ObjectError, ObjectReport};
+use crate::sink::RecordSink;
 
 /// Where an object's bytes are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,7 +189,7 @@ pub trait Partial: RecordSink + Send {
     fn merge(&mut self, other: Self);
 }
 
-impl Partial for crate::reader::NullSink {
+impl Partial for crate::sink::NullSink {
     fn merge(&mut self, _other: Self) {}
 }
 
