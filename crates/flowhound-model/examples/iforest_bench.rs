@@ -12,7 +12,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use flowhound_model::iforest::IsolationForest;
+use flowhound_model::IsolationForest;
 use linfa::DatasetBase;
 use linfa::traits::Fit;
 use ndarray::Array2;

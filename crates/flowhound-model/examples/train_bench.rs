@@ -14,8 +14,7 @@ use std::time::Instant;
 
 use flowhound_features::{FeatureConfig, FeatureState};
 use flowhound_flowlog::{ReadOptions, discover_local, scan};
-use flowhound_model::baseline::BaselineParams;
-use flowhound_model::detect::DetectConfig;
+use flowhound_model::{BaselineParams, DetectConfig};
 
 /// A `VmRSS`/`VmHWM` line of /proc/self/status in MiB, if available.
 fn status_mib(key: &str) -> String {

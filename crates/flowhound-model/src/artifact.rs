@@ -216,7 +216,7 @@ pub struct Manifest {
 
 /// Canonical JSON: sorted keys at every depth (independent of serde_json's `preserve_order`
 /// feature, which another crate in the build could switch on), compact or two-space pretty.
-pub fn to_canonical_json<T: Serialize>(value: &T, pretty: bool) -> Result<String, serde_json::Error> {
+fn to_canonical_json<T: Serialize>(value: &T, pretty: bool) -> Result<String, serde_json::Error> {
     let v = serde_json::to_value(value)?;
     let mut out = String::new();
     write_canonical(&v, pretty, 0, &mut out)?;

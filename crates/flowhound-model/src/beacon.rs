@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 /// RITA v5's sub-scores and total, each in [0, 1].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
-pub struct RitaScore {
+pub(crate) struct RitaScore {
     /// Timestamp regularity: mean of (1 − |Bowley skew|) and MAD score of the intervals.
     pub ts: f64,
     /// Data-size regularity: the same statistics over bytes per connection.
@@ -26,7 +26,7 @@ pub struct RitaScore {
 }
 
 /// Minimum distinct timestamps for RITA to analyse a pair.
-pub const RITA_MIN_TIMESTAMPS: usize = 4;
+const RITA_MIN_TIMESTAMPS: usize = 4;
 const HIST_BINS: usize = 24;
 const BIMODAL_MIN_HOURS: usize = 11;
 const BIMODAL_SENSITIVITY: f64 = 0.05;
@@ -76,7 +76,7 @@ fn round3(v: f64) -> f64 {
 /// RITA v5's beacon score for connection start times `timestamps` (any order,
 /// duplicates allowed) and bytes sent per connection, over the window
 /// `[window_start, window_end]`. Pairs with fewer than four distinct timestamps score 0.
-pub fn rita_score(timestamps: &[u64], bytes: &[u64], window_start: u64, window_end: u64) -> RitaScore {
+pub(crate) fn rita_score(timestamps: &[u64], bytes: &[u64], window_start: u64, window_end: u64) -> RitaScore {
     let mut ts: Vec<u64> = timestamps.to_vec();
     ts.sort_unstable();
     let mut unique = ts.clone();
@@ -169,7 +169,7 @@ fn longest_circular_run(freq: &[u64]) -> usize {
 
 /// A jitter-tolerant period estimate, corrected for chance.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
-pub struct Periodicity {
+pub(crate) struct Periodicity {
     /// The modal interval between connections, in seconds.
     pub period_secs: f64,
     /// Share of intervals within the tolerance of the period or of a small multiple of
@@ -291,7 +291,7 @@ fn periodicity_at(intervals: &[f64], mean: f64, tolerance: f64, resolution_secs:
 /// `max_tolerance` (e.g. 0.5 for ±50 %) and absolute timing noise up to
 /// `resolution_secs` (flow-log start times are only as precise as their capture), and
 /// how much of that regularity chance cannot explain ([`Periodicity::regularity`]).
-pub fn periodicity(timestamps: &[u64], max_tolerance: f64, resolution_secs: f64) -> Periodicity {
+pub(crate) fn periodicity(timestamps: &[u64], max_tolerance: f64, resolution_secs: f64) -> Periodicity {
     let mut ts: Vec<u64> = timestamps.to_vec();
     ts.sort_unstable();
     ts.dedup();

@@ -1,13 +1,14 @@
-//! Findings as docs/findings.md defines them, severities, and the merging of consecutive
-//! anomalous windows of one incident into one finding.
+//! Findings as docs/findings.md defines them (with the reference to the incident a finding
+//! line reports, folded in by [`crate::incident`]), severities, and the merging of
+//! consecutive anomalous windows of one incident into one finding.
 
 use flowhound_flowlog::time::format_rfc3339;
 use serde::{Deserialize, Serialize, Serializer};
 
 /// Detector names of docs/findings.md.
-pub const BEACONING: &str = "beaconing";
-pub const EXFILTRATION: &str = "exfiltration";
-pub const LATERAL_MOVEMENT: &str = "lateral_movement";
+pub(crate) const BEACONING: &str = "beaconing";
+pub(crate) const EXFILTRATION: &str = "exfiltration";
+pub(crate) const LATERAL_MOVEMENT: &str = "lateral_movement";
 
 /// Severity of a finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -103,12 +104,46 @@ pub struct Finding {
     pub related_hosts: Vec<String>,
     /// The incident this line reports ([`crate::incident`]); set once findings are folded.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub incident: Option<crate::incident::IncidentRef>,
+    pub incident: Option<IncidentRef>,
+}
+
+/// Where a finding line stands in its incident's life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentState {
+    /// The first report of the incident (serve), or an incident still active at the end
+    /// of a batch's data (score, hunt).
+    Open,
+    /// Its severity rose since it was last reported (serve).
+    Escalated,
+    /// Quiet for the quiet period: nothing more will be reported under this id.
+    Closed,
+}
+
+impl IncidentState {
+    /// The name used in findings lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentState::Open => "open",
+            IncidentState::Escalated => "escalated",
+            IncidentState::Closed => "closed",
+        }
+    }
+}
+
+/// The incident a finding line belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentRef {
+    /// `inc-` and 16 hex digits, stable for the incident's life.
+    pub id: String,
+    pub state: IncidentState,
+    /// Findings (merged windows of scoring cycles or of a batch) folded into it so far.
+    pub findings: u64,
 }
 
 /// A scored window of one detector before merging: what [`merge`] folds into findings.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Hit {
+pub(crate) struct Hit {
     pub detector: &'static str,
     pub host: String,
     pub peer: Option<String>,
@@ -131,7 +166,7 @@ pub struct Hit {
 /// keeps the summary and evidence of its strongest hit, and records how many windows
 /// were merged. Hits below `thresholds.low` are dropped first. Output is sorted by
 /// (window_start, detector, host, peer).
-pub fn merge(mut hits: Vec<Hit>, gap_secs: u64, thresholds: &SeverityThresholds, model: &str) -> Vec<Finding> {
+pub(crate) fn merge(mut hits: Vec<Hit>, gap_secs: u64, thresholds: &SeverityThresholds, model: &str) -> Vec<Finding> {
     hits.retain(|h| h.score.is_finite() && thresholds.classify(h.score).is_some());
     hits.sort_by(|a, b| {
         (a.detector, &a.host, &a.peer, a.port, a.kind, a.start)
@@ -197,7 +232,7 @@ fn to_finding(hit: Hit, merged: u64, thresholds: &SeverityThresholds, model: &st
 }
 
 /// Human-readable byte counts for summaries ("1.8 GB").
-pub fn human_bytes(bytes: f64) -> String {
+pub(crate) fn human_bytes(bytes: f64) -> String {
     let units = ["B", "KB", "MB", "GB", "TB"];
     let mut v = bytes.max(0.0);
     let mut i = 0;
@@ -209,7 +244,7 @@ pub fn human_bytes(bytes: f64) -> String {
 }
 
 /// Human-readable durations for summaries ("9 h", "40 min", "45 s").
-pub fn human_secs(secs: f64) -> String {
+pub(crate) fn human_secs(secs: f64) -> String {
     if secs >= 5400.0 {
         format!("{:.0} h", secs / 3600.0)
     } else if secs >= 90.0 {

@@ -13,13 +13,18 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use flowhound_features::Features;
 use flowhound_flowlog::Addr;
+use flowhound_flowlog::time::DAY;
 use rayon::prelude::*;
 
 use linfa::ParamGuard;
 
-use crate::baseline::{Baseline, BaselineError, BaselineParams, DAY, Histories, build_histories, fit_volume};
-use crate::detect::{self, DetectConfig, RawHit, ScoreOutput};
+use crate::baseline::{Baseline, BaselineError, BaselineParams};
+use crate::calibration::{KEY_BEACON, KEY_SCAN};
+use crate::config::DetectConfig;
+use crate::detect::{self, RawHit, ScoreOutput};
+use crate::history::Histories;
 use crate::safelist::Safelist;
+use crate::train::{build_histories, fit_volume};
 
 /// Model id written in the `model` field of findings that came from a self-baseline hunt.
 pub const SELF_BASELINE_MODEL: &str = "hunt:self-baseline";
@@ -81,7 +86,7 @@ pub fn hunt(
             };
             let mut raws = detect::raw_hits(&b, &today);
             if alone {
-                raws.retain(|r| r.calibration_key == detect::KEY_BEACON || r.calibration_key == detect::KEY_SCAN);
+                raws.retain(|r| r.calibration_key == KEY_BEACON || r.calibration_key == KEY_SCAN);
             }
             Ok(raws)
         })

@@ -21,11 +21,11 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Default number of trees; scores stabilise well before 100 (Liu et al., §5).
-pub const DEFAULT_N_TREES: usize = 100;
+const DEFAULT_N_TREES: usize = 100;
 /// Default subsample per tree; small subsamples reduce swamping and masking (Liu et al., §3).
-pub const DEFAULT_SUBSAMPLE_SIZE: usize = 256;
+const DEFAULT_SUBSAMPLE_SIZE: usize = 256;
 /// Default seed ("flowhoun" in ASCII) so two runs with default params agree bit for bit.
-pub const DEFAULT_SEED: u64 = 0x666C_6F77_686F_756E;
+const DEFAULT_SEED: u64 = 0x666C_6F77_686F_756E;
 
 const LEAF: u32 = u32::MAX;
 /// Rows scored per parallel task: large enough to amortise task overhead, small enough that the
@@ -131,7 +131,7 @@ impl IsolationForestValidParams {
 /// Unchecked isolation-forest hyperparameters (builder).
 ///
 /// ```
-/// use flowhound_model::iforest::IsolationForest;
+/// use flowhound_model::IsolationForest;
 /// use linfa::traits::{Fit, Predict};
 /// use linfa::DatasetBase;
 /// use ndarray::array;
@@ -364,7 +364,7 @@ pub struct IsolationForest {
 
 /// Average path length of an unsuccessful binary-search-tree lookup among `n` points: the
 /// expected depth still to go when a leaf holds `n` unseparated points (Liu et al., eq. 1).
-pub fn average_path_length(n: usize) -> f64 {
+fn average_path_length(n: usize) -> f64 {
     match n {
         0 | 1 => 0.0,
         2 => 1.0,

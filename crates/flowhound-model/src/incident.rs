@@ -1,10 +1,10 @@
 //! Incidents: the findings of one detector about one host, peer and port, from the first
 //! to the last, until the activity has been quiet for `incident_quiet_secs`
-//! ([`DetectConfig`](crate::detect::DetectConfig), default one day).
+//! ([`DetectConfig`](crate::DetectConfig), default one day).
 //!
 //! A beacon that sleeps between bursts, or an exfiltration that resumes every night,
 //! is one incident, not one finding per burst or per scoring cycle, so it pages once.
-//! `score` and `hunt` fold a batch's findings into one line per incident ([`fold`]);
+//! `score` and `hunt` fold a batch's findings into one line per incident (`fold`);
 //! `serve` keeps the open incidents in its checkpoint ([`Tracker`]) and reports an
 //! incident when it opens, when its severity rises, and when it closes — never again
 //! for each cycle it goes on. The on-call runbook (docs/serve.md) relies on this.
@@ -14,41 +14,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::finding::{Finding, Severity};
-
-/// Where a finding line stands in its incident's life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IncidentState {
-    /// The first report of the incident (serve), or an incident still active at the end
-    /// of a batch's data (score, hunt).
-    Open,
-    /// Its severity rose since it was last reported (serve).
-    Escalated,
-    /// Quiet for the quiet period: nothing more will be reported under this id.
-    Closed,
-}
-
-impl IncidentState {
-    /// The name used in findings lines.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IncidentState::Open => "open",
-            IncidentState::Escalated => "escalated",
-            IncidentState::Closed => "closed",
-        }
-    }
-}
-
-/// The incident a finding line belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IncidentRef {
-    /// `inc-` and 16 hex digits, stable for the incident's life.
-    pub id: String,
-    pub state: IncidentState,
-    /// Findings (merged windows of scoring cycles or of a batch) folded into it so far.
-    pub findings: u64,
-}
+use crate::finding::{Finding, IncidentRef, IncidentState, Severity};
 
 /// What makes two findings the same incident: detector, host, peer, port, protocol.
 fn key(f: &Finding) -> String {
@@ -73,7 +39,7 @@ fn incident_id(key: &str, first_start: u64) -> String {
 /// spanning its first to its last window, with the count of findings folded in. An
 /// incident whose last activity is `quiet_secs` or more before `data_end` is closed,
 /// any other open. Output is sorted like [`crate::finding::merge`]'s.
-pub fn fold(mut findings: Vec<Finding>, quiet_secs: u64, data_end: u64) -> Vec<Finding> {
+pub(crate) fn fold(mut findings: Vec<Finding>, quiet_secs: u64, data_end: u64) -> Vec<Finding> {
     findings.sort_by(|a, b| key(a).cmp(&key(b)).then(a.window_start.cmp(&b.window_start)));
     let mut out: Vec<Finding> = Vec::new();
     let mut current: Option<(String, Finding, u64, u64)> = None;

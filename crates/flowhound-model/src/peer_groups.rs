@@ -22,7 +22,7 @@ use crate::robust::median_in_place;
 use crate::scaling::{RobustScaler, ScalingError};
 
 /// Default seed for group selection.
-pub const DEFAULT_SEED: u64 = 0x7065_6572_6772_7570;
+const DEFAULT_SEED: u64 = 0x7065_6572_6772_7570;
 
 /// Errors from [`PeerGroupParams`] checking.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

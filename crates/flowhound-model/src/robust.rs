@@ -4,16 +4,16 @@
 //! boundary so these helpers stay branch-free on the hot path.
 
 /// Consistency constant that makes the MAD an unbiased estimate of σ under a normal model.
-pub const MAD_SCALE: f64 = 1.482_602_218_505_602;
+pub(crate) const MAD_SCALE: f64 = 1.482_602_218_505_602;
 
 /// Median of `values`, reordering the slice in place. `None` when empty.
-pub fn median_in_place(values: &mut [f64]) -> Option<f64> {
+pub(crate) fn median_in_place(values: &mut [f64]) -> Option<f64> {
     quantile_in_place(values, 0.5)
 }
 
 /// Quantile with linear interpolation between order statistics (the "type 7" rule numpy and R use
 /// by default), so figures line up with what an analyst computes in a notebook.
-pub fn quantile_in_place(values: &mut [f64], q: f64) -> Option<f64> {
+pub(crate) fn quantile_in_place(values: &mut [f64], q: f64) -> Option<f64> {
     if values.is_empty() || !(0.0..=1.0).contains(&q) {
         return None;
     }
@@ -22,7 +22,7 @@ pub fn quantile_in_place(values: &mut [f64], q: f64) -> Option<f64> {
 }
 
 /// Type-7 quantile of an already sorted, non-empty slice.
-pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     let pos = q * (sorted.len() - 1) as f64;
     let lo = pos.floor() as usize;
     let hi = pos.ceil() as usize;
@@ -31,7 +31,7 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// Median and raw (unscaled) median absolute deviation. `None` when empty.
-pub fn median_mad(values: &[f64]) -> Option<(f64, f64)> {
+pub(crate) fn median_mad(values: &[f64]) -> Option<(f64, f64)> {
     let mut buf = values.to_vec();
     let med = median_in_place(&mut buf)?;
     for v in &mut buf {

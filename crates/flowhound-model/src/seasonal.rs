@@ -33,7 +33,7 @@ use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 use crate::robust::{MAD_SCALE, median_mad};
 
 /// Number of season cells: 24 hours × {weekday, weekend}.
-pub const N_CELLS: usize = 48;
+const N_CELLS: usize = 48;
 
 /// Hour of day × weekday/weekend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

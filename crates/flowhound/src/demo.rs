@@ -80,7 +80,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         &baseline,
         &manifest,
         &test_features,
-        &flowhound_model::safelist::Safelist::default(),
+        &flowhound_model::Safelist::default(),
         Some(&findings_path),
     )?;
     let report_path = args.out.join("report.html");

@@ -11,9 +11,8 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::Args;
 use flowhound_flowlog::time::format_rfc3339;
-use flowhound_model::baseline::{BaselineError, BaselineParams};
 use flowhound_model::detect;
-use flowhound_model::finding::Finding;
+use flowhound_model::{BaselineError, BaselineParams, Finding};
 
 use crate::UsageError;
 use crate::cli::{AddressArgs, SourceArgs};
@@ -181,7 +180,7 @@ fn summary_table(
     let mut campaigns: BTreeMap<String, std::collections::BTreeSet<&str>> = BTreeMap::new();
     for f in ranked.iter().filter(|f| !f.related_hosts.is_empty()) {
         let Some(peer) = f.peer.as_deref().and_then(|p| p.parse::<std::net::IpAddr>().ok()) else { continue };
-        let hosts = campaigns.entry(flowhound_model::baseline::net_of(peer.into())).or_default();
+        let hosts = campaigns.entry(flowhound_model::history::net_of(peer.into())).or_default();
         hosts.insert(&f.host);
         hosts.extend(f.related_hosts.iter().map(String::as_str));
     }
@@ -225,8 +224,8 @@ fn summary_table(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flowhound_model::Severity;
     use flowhound_model::detect::ScoreOutput;
-    use flowhound_model::finding::Severity;
 
     fn finding(detector: &'static str, host: &str, score: f64, severity: Severity, start: u64) -> Finding {
         Finding {

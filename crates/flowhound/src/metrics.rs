@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use flowhound_aws::cloudwatch::{Metric, PublishReport, Publisher, PublisherOptions};
 use flowhound_aws::{AwsOptions, load_config};
-use flowhound_model::finding::Finding;
+use flowhound_model::Finding;
 
 use crate::UsageError;
 
@@ -109,7 +109,7 @@ pub fn now_secs() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flowhound_model::finding::Severity;
+    use flowhound_model::Severity;
 
     fn finding(detector: &'static str, host: &str, start: u64, score: f64, severity: Severity) -> Finding {
         Finding {

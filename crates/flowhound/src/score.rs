@@ -10,10 +10,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 use flowhound_features::Features;
 use flowhound_model::artifact::{self, Manifest};
-use flowhound_model::baseline::Baseline;
 use flowhound_model::detect::{self, ScoreOutput};
-use flowhound_model::finding::Finding;
-use flowhound_model::safelist::Safelist;
+use flowhound_model::{Baseline, Finding, Safelist};
 
 use crate::UsageError;
 use crate::cli::{AddressArgs, SourceArgs};

@@ -12,8 +12,7 @@ use flowhound_features::{AddressBlocks, FeatureConfig, Features};
 use flowhound_flowlog::ScanSummary;
 use flowhound_flowlog::time::format_rfc3339;
 use flowhound_model::artifact::{self, Manifest};
-use flowhound_model::baseline::{Baseline, BaselineError, BaselineParams};
-use flowhound_model::detect::DetectConfig;
+use flowhound_model::{Baseline, BaselineError, BaselineParams, DetectConfig};
 
 use crate::UsageError;
 use crate::cli::{AddressArgs, SourceArgs};
@@ -72,7 +71,7 @@ pub fn read_settings(path: Option<&Path>) -> Result<ModelSettings> {
     let Some(path) = path else { return Ok(ModelSettings::default()) };
     let text = std::fs::read_to_string(path).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
     let settings =
-        flowhound_model::detect::parse_settings(&text).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+        flowhound_model::parse_settings(&text).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
     Ok(ModelSettings {
         detect: settings.detect,
         seed: settings.seed,

@@ -13,10 +13,8 @@ use flowhound_flowlog::{
     read_parquet, read_stream,
 };
 use flowhound_model::artifact::{BASELINE_FILE, MANIFEST_FILE, load};
-use flowhound_model::baseline::BaselineParams;
-use flowhound_model::detect::DetectConfig;
 use flowhound_model::hunt::hunt;
-use flowhound_model::safelist::Safelist;
+use flowhound_model::{BaselineParams, DetectConfig, Safelist};
 
 /// Reader options small enough that inputs of a few KB reach the limits (line length,
 /// decompressed size).

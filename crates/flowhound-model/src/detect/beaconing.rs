@@ -23,68 +23,13 @@
 use std::collections::BTreeMap;
 
 use flowhound_features::PairSeries;
-use serde::{Deserialize, Serialize};
 
-use super::{Context, KEY_BEACON, RawHit, round3};
-use crate::baseline::{PeriodicPair, net_of};
+use super::{Context, RawHit, round3};
 use crate::beacon::{RitaScore, periodicity, regularity, rita_score};
+use crate::calibration::KEY_BEACON;
+use crate::config::{BeaconConfig, DetectConfig};
 use crate::finding::{BEACONING, Hit, human_bytes, human_secs};
-
-/// Beaconing settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct BeaconConfig {
-    /// Fewest connections (or records of a persistent channel) to analyse a pair.
-    pub min_connections: usize,
-    /// Largest relative jitter the periodicity tolerates (0.5 = ±50 %); narrower bands
-    /// are tried first and chance is corrected for, so a wide tolerance costs no precision.
-    pub jitter_tolerance: f64,
-    /// Median bytes per beat above which contact is a transfer, not a beacon (exfiltration's business).
-    pub max_beat_bytes: u64,
-    /// A connection held open at least this long is a persistent channel.
-    pub min_persistent_secs: u64,
-    /// Score AWS-managed service endpoints too (S3, DynamoDB, …; skipped by default).
-    pub include_aws_services: bool,
-    /// Hosts that may share one destination network and still be one campaign: up to
-    /// this many hosts reaching it is no evidence of benign automation; beyond, the pair
-    /// is discounted by the square root of this over the hosts (two implants on one C2
-    /// must not make it "common").
-    pub campaign_hosts: usize,
-    /// Factor applied to a pair that was already periodic in training and that at most
-    /// `campaign_hosts` hosts share (long dwell at low prevalence is more suspicious).
-    pub dwell_factor: f64,
-    /// Factor applied on evidence of benign automation: in the history, at least three
-    /// hosts and half of the host's peer group reached the destination network (the
-    /// role's habit), or the host serves the same port to three or more internal clients
-    /// (a forwarder or proxy relaying them).
-    pub automation_factor: f64,
-    /// Strength from which a training pair is remembered as a known periodic pair.
-    pub learn_strength: f64,
-    pub floor: f64,
-    pub ceiling: f64,
-    pub margin: f64,
-    pub span: f64,
-}
-
-impl Default for BeaconConfig {
-    fn default() -> BeaconConfig {
-        BeaconConfig {
-            min_connections: 6,
-            jitter_tolerance: 0.5,
-            max_beat_bytes: 512 * 1024,
-            min_persistent_secs: 3600,
-            include_aws_services: false,
-            campaign_hosts: 5,
-            dwell_factor: 1.1,
-            automation_factor: 0.5,
-            learn_strength: 0.6,
-            floor: 0.55,
-            ceiling: 0.65,
-            margin: 0.03,
-            span: 0.3,
-        }
-    }
-}
+use crate::history::{PeriodicPair, net_of};
 
 /// Internal clients of the same port from which an outbound pair on it is relaying.
 const RELAY_MIN_CLIENTS: usize = 3;
@@ -135,7 +80,7 @@ fn connections(events: &[Event], aggregation: u64) -> Vec<Conn> {
 
 /// What one pair did over one span.
 #[derive(Debug, Clone)]
-pub struct BeaconStats {
+struct BeaconStats {
     pub method: &'static str,
     pub strength: f64,
     pub period_secs: f64,
@@ -163,7 +108,7 @@ fn per_connection_strength(rita: &RitaScore, p: &crate::beacon::Periodicity) -> 
 /// hosts reach: none up to a campaign's size, then the square root of the campaign's
 /// share of them (4x the campaign: half; 36x: a sixth), so a destination half the fleet
 /// polls is discounted and the sixth host of a worm is not.
-pub fn prevalence_factor(hosts: usize, campaign_hosts: usize) -> f64 {
+fn prevalence_factor(hosts: usize, campaign_hosts: usize) -> f64 {
     let campaign = campaign_hosts.max(1);
     if hosts <= campaign { 1.0 } else { (campaign as f64 / hosts as f64).sqrt() }
 }
@@ -382,7 +327,7 @@ fn spans(first: u64, last: u64, horizon: u64) -> Vec<(u64, u64)> {
 }
 
 /// Training pairs that beaconed: remembered so the same pair is not news at scoring.
-pub fn periodic_pairs(pairs: &[PairSeries], cfg: &super::DetectConfig) -> Vec<PeriodicPair> {
+pub(crate) fn periodic_pairs(pairs: &[PairSeries], cfg: &DetectConfig) -> Vec<PeriodicPair> {
     let mut best: BTreeMap<(String, String, u16), PeriodicPair> = BTreeMap::new();
     let aggregation = 600;
     for s in pairs {
@@ -414,7 +359,7 @@ pub fn periodic_pairs(pairs: &[PairSeries], cfg: &super::DetectConfig) -> Vec<Pe
     best.into_values().collect()
 }
 
-pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
+pub(super) fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
     let cfg = &ctx.baseline.detect;
     let bc = &cfg.beaconing;
     let aggregation = ctx.baseline.train.aggregation_secs.max(60);

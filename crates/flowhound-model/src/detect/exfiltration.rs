@@ -14,47 +14,12 @@
 use std::collections::{BTreeMap, HashMap};
 
 use flowhound_flowlog::Addr;
-use serde::{Deserialize, Serialize};
 
-use super::{Context, KEY_EXFIL, RawHit, round3};
-use crate::baseline::{HostHistory, VOLUME_HORIZONS, bytes_by_window, net_of, trailing_sums};
+use super::{Context, RawHit, round3};
+use crate::calibration::KEY_EXFIL;
 use crate::finding::{EXFILTRATION, Hit, human_bytes, human_secs};
+use crate::history::{HostHistory, VOLUME_HORIZONS, bytes_by_window, dest_key, net_of, trailing_sums};
 use crate::robust::quantile_in_place;
-
-/// Exfiltration settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ExfilConfig {
-    /// Reference floors for the 1 h, 6 h and 24 h sums, bytes: volumes below them are
-    /// never exfiltration whatever the host's history.
-    pub min_bytes: [u64; 3],
-    /// A destination whose training traffic used at most this many hours of day is
-    /// judged by hour: outside them its reference is divided by `off_hours_divisor`.
-    pub hour_bound_max_hours: u32,
-    pub off_hours_divisor: f64,
-    /// A host's known AWS-service destination is judged against at least this quantile
-    /// of its peer-group members' largest volumes there (members that used it).
-    pub group_service_quantile: f64,
-    pub floor: f64,
-    pub ceiling: f64,
-    pub margin: f64,
-    pub span: f64,
-}
-
-impl Default for ExfilConfig {
-    fn default() -> ExfilConfig {
-        ExfilConfig {
-            min_bytes: [20_000_000, 50_000_000, 100_000_000],
-            hour_bound_max_hours: 6,
-            off_hours_divisor: 4.0,
-            group_service_quantile: 0.9,
-            floor: 2.0,
-            ceiling: 4.0,
-            margin: 0.25,
-            span: 4.0,
-        }
-    }
-}
 
 /// (address, port, protocol) of a destination.
 type Endpoint = (Addr, u16, u8);
@@ -102,7 +67,7 @@ fn group_service_max(hosts: &[HostHistory], quantile: f64) -> HashMap<(usize, St
     out
 }
 
-pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
+pub(super) fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
     let cfg = &ctx.baseline.detect.exfiltration;
     let ws = ctx.window_secs;
     let group_service = group_service_max(&ctx.baseline.histories.hosts, cfg.group_service_quantile);
@@ -110,7 +75,7 @@ pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
     // The address and port that carried most of each (host, key)'s bytes.
     let mut top: BTreeMap<(Addr, String), BTreeMap<Endpoint, u64>> = BTreeMap::new();
     for p in &ctx.features.pairs {
-        let key = crate::baseline::dest_key(p.peer, p.aws_service);
+        let key = dest_key(p.peer, p.aws_service);
         *top.entry((p.host, key)).or_default().entry((p.peer, p.port, p.protocol)).or_default() +=
             p.bytes.iter().sum::<u64>();
     }
@@ -191,7 +156,7 @@ pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
                 (Some(r), Some(hh)) => {
                     let bytes = r.bytes_out_external.saturating_sub(r.bytes_out_aws) as f64;
                     let prior = ctx.baseline.group_volume.get(group);
-                    (bytes, Some(hh.volume.expect(hour, bytes, prior, ctx.baseline.params.shrinkage)))
+                    (bytes, Some(hh.volume.expect(hour, bytes, prior, ctx.baseline.params.shrinkage())))
                 }
                 (Some(r), None) => (r.bytes_out_external.saturating_sub(r.bytes_out_aws) as f64, None),
                 _ => (0.0, None),
@@ -314,7 +279,7 @@ mod tests {
     fn host(ip: &str, group: usize, dests: &[(&str, u64)]) -> HostHistory {
         let mut h = HostHistory::new(ip.to_string(), group, 0, 86_400);
         for &(key, max_1h) in dests {
-            h.dests.push(crate::baseline::DestUse {
+            h.dests.push(crate::history::DestUse {
                 key: key.to_string(),
                 days: 7,
                 first_seen: 0,

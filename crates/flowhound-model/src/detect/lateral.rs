@@ -16,78 +16,16 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use flowhound_features::{ADMIN_PORTS, InternalEdge};
 use flowhound_flowlog::Addr;
-use serde::{Deserialize, Serialize};
 
-use super::{Context, EdgeSurprise, KEY_LATERAL, KEY_SCAN, RawHit, round3};
+use super::edge_model::EdgeSurprise;
+use super::{Context, RawHit, round3};
+use crate::calibration::{KEY_LATERAL, KEY_SCAN};
 use crate::finding::{Hit, LATERAL_MOVEMENT};
-
-/// Lateral-movement settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LateralConfig {
-    /// Pseudo-counts of the back-off priors: edge-days of the host toward its group's mix,
-    /// and pseudo-members of the group toward the fleet's mix.
-    pub alpha_host: f64,
-    pub alpha_group: f64,
-    /// Multiplier of the surprise of an edge on an administrative port.
-    pub admin_weight: f64,
-    /// Bits added when the host never opened internal connections at this hour of day.
-    pub odd_hour_bits: f64,
-    /// Distinct destinations on one port in training from which the port is the host's
-    /// routine (a bastion's SSH): new destination groups on it cost nothing.
-    pub routine_destinations: u32,
-    /// Bits added when the destination never served the port in training.
-    pub unserved_bits: f64,
-    /// Bits added when a host known in training, which never opened a remote-access port
-    /// ([`REMOTE_ACCESS_PORTS`]), opens one.
-    pub first_remote_access_bits: f64,
-    /// New (destination, port) pairs in one window from which a window is a scan candidate.
-    pub scan_min_pairs: usize,
-    /// Distinct destinations in one window from which a window is a scan candidate.
-    pub scan_min_destinations: usize,
-    pub floor: f64,
-    pub ceiling: f64,
-    pub margin: f64,
-    pub span: f64,
-    pub scan_floor: f64,
-    pub scan_ceiling: f64,
-    pub scan_margin: f64,
-    pub scan_span: f64,
-}
-
-impl Default for LateralConfig {
-    fn default() -> LateralConfig {
-        LateralConfig {
-            alpha_host: 5.0,
-            alpha_group: 5.0,
-            admin_weight: 1.25,
-            odd_hour_bits: 1.0,
-            routine_destinations: 3,
-            unserved_bits: 3.0,
-            first_remote_access_bits: 3.0,
-            scan_min_pairs: 20,
-            scan_min_destinations: 5,
-            floor: 14.0,
-            ceiling: 22.0,
-            margin: 1.0,
-            span: 8.0,
-            scan_floor: 1.0,
-            scan_ceiling: 3.0,
-            scan_margin: 0.5,
-            scan_span: 4.0,
-        }
-    }
-}
 
 #[derive(Debug, Default)]
 struct WindowEdges<'a> {
     edges: Vec<&'a InternalEdge>,
 }
-
-/// Ports of interactive remote access and remote execution — SSH, MS-RPC, SMB, RDP,
-/// WinRM — as opposed to the database ports among [`ADMIN_PORTS`], which application
-/// hosts open all day.
-pub const REMOTE_ACCESS_PORTS: [u16; 6] = [22, 135, 445, 3389, 5985, 5986];
 
 /// Lowest port of the IANA / Windows ephemeral range, inside Linux's (32768–60999) too.
 const EPHEMERAL_PORTS_FROM: u16 = 32_768;
@@ -99,7 +37,7 @@ const EPHEMERAL_PORTS_FROM: u16 = 32_768;
 /// window: when one interface's records of an interval are missing (SKIPDATA), the
 /// de-duplicated features keep the server's reply but not the client's request, and the
 /// server would otherwise look like it opened a new edge to its client's ephemeral port.
-pub fn initiated(edges: &[InternalEdge]) -> Vec<&InternalEdge> {
+pub(crate) fn initiated(edges: &[InternalEdge]) -> Vec<&InternalEdge> {
     let mut lowest: HashMap<(u64, Addr, Addr), u16> = HashMap::new();
     let mut lowest_anywhere: HashMap<(Addr, Addr), u16> = HashMap::new();
     for e in edges {
@@ -144,7 +82,7 @@ fn scanning_sources(ctx: &Context<'_>, by_window: &BTreeMap<(Addr, u64), WindowE
     out
 }
 
-pub fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
+pub(super) fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
     let cfg = &ctx.baseline.detect.lateral;
     let opened = initiated(&ctx.features.edges);
     let mut by_window: BTreeMap<(Addr, u64), WindowEdges<'_>> = BTreeMap::new();

@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use flowhound_features::{Features, HostWindow, InternalEdge, PairSeries};
 use flowhound_flowlog::Addr;
-use flowhound_model::baseline::{Baseline, DAY, bytes_by_window, dest_key};
-use flowhound_model::finding::Finding;
+use flowhound_flowlog::time::DAY;
+use flowhound_model::history::{bytes_by_window, dest_key};
+use flowhound_model::{Baseline, Finding};
 
 /// Findings that get plots; the rest are listed in the table only (they are ranked, so
 /// these are the ones a hunter reads first).
@@ -345,7 +346,7 @@ fn volume(
         let t = origin + (r.window_start - origin) / step_secs * step_secs;
         let hour = ((r.window_start % DAY) / 3600) as usize;
         let band = history.map(|h| {
-            let e = h.volume.expect(hour, 0.0, prior, baseline.params.shrinkage).expectation;
+            let e = h.volume.expect(hour, 0.0, prior, baseline.params.shrinkage()).expectation;
             ((e.location - BAND_SIGMAS * e.scale).exp_m1().max(0.0), (e.location + BAND_SIGMAS * e.scale).exp_m1())
         });
         let group_median = prior.map(|p| {

@@ -4,10 +4,9 @@
 use std::sync::Arc;
 
 use flowhound_features::{FeatureConfig, FeatureState, Features};
+use flowhound_flowlog::time::DAY;
 use flowhound_flowlog::{ReadOptions, read_stream};
-use flowhound_model::baseline::{Baseline, BaselineParams, DAY};
-use flowhound_model::detect::DetectConfig;
-use flowhound_model::finding::{Finding, Severity};
+use flowhound_model::{Baseline, BaselineParams, DetectConfig, Finding, Severity};
 
 use super::data::{self, EdgeState, Evidence, Run};
 use super::page;

@@ -27,9 +27,8 @@ use flowhound_aws::{AwsOptions, load_config};
 use flowhound_features::{FeatureConfig, FeatureState, Features};
 use flowhound_flowlog::{ObjectRef, ObjectReport, Partial, ReadOptions, RemoteOpener, ScanSummary, scan};
 use flowhound_model::artifact::Manifest;
-use flowhound_model::baseline::Baseline;
 use flowhound_model::detect;
-use flowhound_model::safelist::Safelist;
+use flowhound_model::{Baseline, Safelist};
 
 use crate::metrics::{self, PublishSettings, Scored, now_secs};
 use checkpoint::{Checkpoint, LedgerEntry, StateDir};
