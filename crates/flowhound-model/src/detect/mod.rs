@@ -150,8 +150,13 @@ impl<'a> Context<'a> {
                 clients.entry((e.dst, e.dst_port)).or_default().insert(e.src);
             }
         }
-        let window_secs =
-            features.rows.first().map(|r| r.window_end - r.window_start).unwrap_or(baseline.train.window_secs).max(1);
+        // The window is the model's: every path computes the scored features with it
+        // (score, serve, hunt), so a detector is told the window, never guesses it.
+        let window_secs = baseline.train.window_secs.max(1);
+        debug_assert!(
+            features.rows.first().is_none_or(|r| r.window_end - r.window_start == window_secs),
+            "features of another window than the model's"
+        );
         Context {
             baseline,
             features,
