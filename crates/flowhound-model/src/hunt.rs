@@ -82,7 +82,15 @@ pub fn hunt(
                 Histories::default()
             } else {
                 let volume = fit_volume(&others, &group_of, u64::MAX, &volume_params)?;
-                build_histories(&others, &group_of, baseline.train.window_secs, u64::MAX, &volume, detect_cfg)?
+                build_histories(
+                    &others,
+                    &group_of,
+                    baseline.train.window_secs,
+                    u64::MAX,
+                    &volume,
+                    detect_cfg,
+                    baseline.train.aggregation_secs,
+                )?
             };
             let mut raws = detect::raw_hits(&b, &today);
             if alone {

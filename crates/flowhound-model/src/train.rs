@@ -102,6 +102,7 @@ pub(crate) fn build_histories(
     until: u64,
     volume: &SeasonalBaseline,
     detect: &DetectConfig,
+    aggregation_secs: u64,
 ) -> Result<Histories, SeasonalError> {
     let rows: Vec<&HostWindow> = features.rows.iter().filter(|r| r.window_start < until).collect();
     let mut hosts: BTreeMap<Addr, HostHistory> = BTreeMap::new();
@@ -204,7 +205,7 @@ pub(crate) fn build_histories(
         }
     }
 
-    let periodic = periodic_pairs(&pairs, detect);
+    let periodic = periodic_pairs(&pairs, detect, aggregation_secs);
 
     Ok(Histories {
         until,
@@ -277,7 +278,8 @@ impl BaselineValidParams {
 
         let volume_params = self.volume_params();
         let volume = fit_volume(features, &group_of, u64::MAX, &volume_params)?;
-        let histories = build_histories(features, &group_of, window_secs, u64::MAX, &volume, detect)?;
+        let aggregation_secs = estimate_aggregation(features);
+        let histories = build_histories(features, &group_of, window_secs, u64::MAX, &volume, detect, aggregation_secs)?;
 
         // Group priors for thin hosts.
         let mut group_volume = Vec::with_capacity(groups.k());
@@ -334,7 +336,7 @@ impl BaselineValidParams {
             start,
             end,
             window_secs,
-            aggregation_secs: estimate_aggregation(features),
+            aggregation_secs,
             hosts: host_list.len(),
             windows: features.rows.len(),
             pairs: features.pairs.len(),
@@ -387,8 +389,15 @@ impl BaselineValidParams {
             .map(|&d| {
                 let cut = d * DAY;
                 let volume = fit_volume(features, group_of, cut, &volume_params)?;
-                let histories =
-                    build_histories(features, group_of, baseline.train.window_secs, cut, &volume, &baseline.detect)?;
+                let histories = build_histories(
+                    features,
+                    group_of,
+                    baseline.train.window_secs,
+                    cut,
+                    &volume,
+                    &baseline.detect,
+                    baseline.train.aggregation_secs,
+                )?;
                 let day_features = detect::slice_features(features, cut, cut + DAY);
                 let mut b = baseline.clone();
                 b.histories = histories;

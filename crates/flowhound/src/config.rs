@@ -16,18 +16,24 @@ pub const DEFAULT_WINDOW: Secs = Secs(DEFAULT_WINDOW_SECS);
 /// The pair horizon of `extract` and of the beaconing detector.
 pub const DEFAULT_HORIZON: Secs = Secs(DEFAULT_HORIZON_SECS);
 
+/// Whole seconds of a duration written like `90s`, `15m`, `1h` (0 allowed): the one
+/// duration syntax of the command line and of the serve configuration.
+pub fn whole_secs(text: &str) -> Result<u64, String> {
+    let d = humantime::parse_duration(text).map_err(|e| format!("not a duration (e.g. 90s, 15m, 1h): {e}"))?;
+    if d.subsec_nanos() != 0 {
+        return Err("must be whole seconds".into());
+    }
+    Ok(d.as_secs())
+}
+
 impl FromStr for Secs {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Secs, String> {
-        let d = humantime::parse_duration(text).map_err(|e| format!("not a duration (e.g. 90s, 15m, 1h): {e}"))?;
-        if d.subsec_nanos() != 0 {
-            return Err("must be whole seconds".into());
+        match whole_secs(text)? {
+            0 => Err("must be longer than 0 s".into()),
+            secs => Ok(Secs(secs)),
         }
-        if d.as_secs() == 0 {
-            return Err("must be longer than 0 s".into());
-        }
-        Ok(Secs(d.as_secs()))
     }
 }
 
@@ -54,6 +60,8 @@ mod tests {
         assert!("1.5s".parse::<Secs>().unwrap_err().contains("whole seconds"));
         assert!("0s".parse::<Secs>().unwrap_err().contains("longer than 0"));
         assert!("soon".parse::<Secs>().unwrap_err().contains("not a duration"));
+        assert_eq!(whole_secs("0s"), Ok(0));
+        assert!(whole_secs("250ms").unwrap_err().contains("whole seconds"));
         for (secs, text) in [(900, "15m"), (86_400, "24h"), (90, "90s"), (5400, "90m")] {
             assert_eq!(Secs(secs).to_string(), text);
             assert_eq!(text.parse::<Secs>(), Ok(Secs(secs)));

@@ -326,10 +326,16 @@ fn spans(first: u64, last: u64, horizon: u64) -> Vec<(u64, u64)> {
     out
 }
 
+/// The shortest aggregation interval AWS offers (60 s; the other is 600 s): a floor for
+/// the estimated one, which a few long records can put below it.
+const MIN_AGGREGATION_SECS: u64 = 60;
+
 /// Training pairs that beaconed: remembered so the same pair is not news at scoring.
-pub(crate) fn periodic_pairs(pairs: &[PairSeries], cfg: &DetectConfig) -> Vec<PeriodicPair> {
+/// Connections are rebuilt from records with the training data's aggregation interval,
+/// exactly as scoring rebuilds them, so "the same pair" means the same analysis.
+pub(crate) fn periodic_pairs(pairs: &[PairSeries], cfg: &DetectConfig, aggregation_secs: u64) -> Vec<PeriodicPair> {
     let mut best: BTreeMap<(String, String, u16), PeriodicPair> = BTreeMap::new();
-    let aggregation = 600;
+    let aggregation = aggregation_secs.max(MIN_AGGREGATION_SECS);
     for s in pairs {
         let events = events_of(&[s]);
         if events.len() < cfg.beaconing.min_connections || is_server_response(s.port, &events) {
@@ -362,7 +368,7 @@ pub(crate) fn periodic_pairs(pairs: &[PairSeries], cfg: &DetectConfig) -> Vec<Pe
 pub(super) fn detect(ctx: &Context<'_>) -> Vec<RawHit> {
     let cfg = &ctx.baseline.detect;
     let bc = &cfg.beaconing;
-    let aggregation = ctx.baseline.train.aggregation_secs.max(60);
+    let aggregation = ctx.baseline.train.aggregation_secs.max(MIN_AGGREGATION_SECS);
     let mut out = Vec::new();
     for run in runs(&ctx.features.pairs) {
         let head = run[0];

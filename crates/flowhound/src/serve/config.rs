@@ -77,7 +77,9 @@ fn blocks(name: &str, values: Option<Vec<String>>) -> Result<Vec<Cidr>, UsageErr
 fn duration(name: &str, value: Option<String>, default: Duration) -> Result<Duration, UsageError> {
     match value {
         None => Ok(default),
-        Some(text) => humantime::parse_duration(&text).map_err(|e| UsageError(format!("{name} = {text:?}: {e}"))),
+        Some(text) => crate::config::whole_secs(&text)
+            .map(Duration::from_secs)
+            .map_err(|e| UsageError(format!("{name} = {text:?}: {e}"))),
     }
 }
 
