@@ -232,7 +232,7 @@ fn to_finding(hit: Hit, merged: u64, thresholds: &SeverityThresholds, model: &st
 }
 
 /// Human-readable byte counts for summaries ("1.8 GB").
-pub(crate) fn human_bytes(bytes: f64) -> String {
+pub fn human_bytes(bytes: f64) -> String {
     let units = ["B", "KB", "MB", "GB", "TB"];
     let mut v = bytes.max(0.0);
     let mut i = 0;

@@ -51,7 +51,7 @@ pub use calibration::{Calibration, Threshold};
 pub use config::{
     BeaconConfig, DetectConfig, DetectConfigError, ExfilConfig, LateralConfig, Settings, SettingsError, parse_settings,
 };
-pub use finding::{Finding, IncidentRef, IncidentState, Severity, SeverityThresholds};
+pub use finding::{Finding, IncidentRef, IncidentState, Severity, SeverityThresholds, human_bytes};
 pub use iforest::{
     IsolationForest, IsolationForestError, IsolationForestParams, IsolationForestParamsError,
     IsolationForestValidParams,

@@ -283,6 +283,24 @@ pub(crate) fn temporary(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.flowhound-{}.tmp", std::process::id()))
 }
 
+/// Writes `path` whole under its [`temporary`] name, fsyncs it and renames it into place:
+/// a failed or killed run leaves the previous file as it was. `write` fills the file.
+pub(crate) fn write_file_atomically(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> Result<()>) -> Result<()> {
+    let tmp = temporary(path);
+    let written = (|| -> Result<()> {
+        let file = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let mut w = BufWriter::new(file);
+        write(&mut w)?;
+        let file = w.into_inner().map_err(|e| e.into_error()).with_context(|| format!("writing {}", tmp.display()))?;
+        file.sync_all().with_context(|| format!("syncing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
 impl Outputs {
     fn create(args: &ExtractArgs, format: Format) -> Result<Outputs> {
         let mut paths = Vec::new();

@@ -17,7 +17,7 @@ use flowhound_model::{BaselineError, BaselineParams, Finding};
 use crate::UsageError;
 use crate::cli::{AddressArgs, SourceArgs};
 use crate::config::{self, Secs};
-use crate::score::{load_model, ranked, read_safelist, write_findings, write_findings_file};
+use crate::score::{counts_by_detector, load_model, ranked, read_safelist, write_findings, write_findings_file};
 use crate::train::{address_blocks, blocks_for_model, extract, read_settings};
 
 #[derive(Debug, Args)]
@@ -163,17 +163,8 @@ fn summary_table(
     };
     s.push_str(&format!("hunted       {records} records, {hosts} hosts, {span}\n"));
     s.push_str(&format!("baseline     {model}\n"));
-    let mut per_detector: BTreeMap<&str, [usize; 3]> = BTreeMap::new();
-    for f in ranked {
-        let c = per_detector.entry(f.detector).or_default();
-        match f.severity.as_str() {
-            "high" => c[0] += 1,
-            "medium" => c[1] += 1,
-            _ => c[2] += 1,
-        }
-    }
     s.push_str(&format!("findings     {}\n", ranked.len()));
-    for (d, [h, m, l]) in &per_detector {
+    for (d, [h, m, l]) in &counts_by_detector(ranked) {
         s.push_str(&format!("  {d:<18} {h} high, {m} medium, {l} low\n"));
     }
     // Campaigns: one line per destination network several hosts beacon to.

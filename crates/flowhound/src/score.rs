@@ -81,6 +81,21 @@ pub fn ranked(findings: &[Finding]) -> Vec<Finding> {
     out
 }
 
+/// Findings per detector as [high, medium, low] counts; the summaries of `hunt` and of
+/// the report.
+pub fn counts_by_detector(findings: &[Finding]) -> BTreeMap<&'static str, [usize; 3]> {
+    let mut counts: BTreeMap<&'static str, [usize; 3]> = BTreeMap::new();
+    for f in findings {
+        let c = counts.entry(f.detector).or_default();
+        match f.severity.as_str() {
+            "high" => c[0] += 1,
+            "medium" => c[1] += 1,
+            _ => c[2] += 1,
+        }
+    }
+    counts
+}
+
 /// Scores features and writes the findings, ranked by score; shared by `score` and `demo`.
 pub fn score_and_write(
     baseline: &Baseline,
@@ -102,23 +117,10 @@ pub fn score_and_write(
     Ok(result)
 }
 
-/// Findings as JSON lines in a new file at `path`; shared by `score` and `hunt`.
-/// Writes the findings file whole under a temporary name beside it, fsyncs it and renames
-/// it into place: a failed or killed run leaves the previous file as it was.
+/// Findings as JSON lines in a new file at `path`, written atomically (a failed or killed
+/// run leaves the previous file as it was); shared by `score` and `hunt`.
 pub fn write_findings_file(path: &Path, findings: &[Finding]) -> Result<()> {
-    let tmp = crate::extract::temporary(path);
-    let written = (|| -> Result<()> {
-        let file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        let mut w = std::io::BufWriter::new(file);
-        write_findings(&mut w, findings)?;
-        let file = w.into_inner().map_err(|e| e.into_error()).with_context(|| format!("writing {}", tmp.display()))?;
-        file.sync_all().with_context(|| format!("syncing {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
+    crate::extract::write_file_atomically(path, |w| write_findings(w, findings))
 }
 
 /// Findings as JSON lines (docs/findings.md); shared by `score` and `serve`.

@@ -218,20 +218,21 @@ fn number(f: &Finding, key: &str) -> Option<f64> {
     f.evidence.get(key).and_then(serde_json::Value::as_f64)
 }
 
-fn same_pair(p: &PairSeries, host: Addr, f: &Finding) -> bool {
+fn same_pair(p: &PairSeries, host: Addr, peer: Addr, f: &Finding) -> bool {
     p.host == host
-        && f.peer
-            .as_deref()
-            .is_some_and(|peer| peer.parse::<std::net::IpAddr>().is_ok_and(|ip| Addr::from(ip) == p.peer))
+        && p.peer == peer
         && f.port.is_none_or(|port| port == p.port)
         && f.protocol.is_none_or(|proto| proto == p.protocol)
 }
 
 /// The pair's connections within the finding's span, and the gaps between them.
 fn beacon(f: &Finding, host: Addr, features: &Features) -> Evidence {
+    let Some(peer) = f.peer.as_deref().and_then(|p| p.parse::<std::net::IpAddr>().ok()).map(Addr::from) else {
+        return Evidence::None("not plotted: the finding names no peer address".into());
+    };
     let mut events: Vec<(u64, u64)> = Vec::new();
     let mut dropped = 0u64;
-    for p in features.pairs.iter().filter(|p| same_pair(p, host, f)) {
+    for p in features.pairs.iter().filter(|p| same_pair(p, host, peer, f)) {
         if p.horizon_end <= f.window_start || p.horizon_start > f.window_end {
             continue;
         }

@@ -18,22 +18,13 @@ use anyhow::{Context, Result};
 
 pub use data::Run;
 
-/// Writes the report of `run` to `path` whole under a temporary name, then renames it
-/// into place, like the findings file.
+/// Writes the report of `run` to `path` atomically, like the findings file.
 pub fn write(path: &Path, run: &Run<'_>) -> Result<()> {
     let page = data::build(run);
     let html = page::render(&page);
-    let tmp = crate::extract::temporary(path);
-    let written = (|| -> Result<()> {
-        let mut file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        file.write_all(html.as_bytes()).with_context(|| format!("writing {}", tmp.display()))?;
-        file.sync_all().with_context(|| format!("syncing {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written?;
+    crate::extract::write_file_atomically(path, |w| {
+        w.write_all(html.as_bytes()).with_context(|| format!("writing {}", path.display()))
+    })?;
     tracing::info!(path = %path.display(), findings = run.findings.len(), bytes = html.len(), "report written");
     Ok(())
 }

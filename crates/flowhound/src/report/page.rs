@@ -1,6 +1,5 @@
 //! The page: summary, hosts, ranked findings, then one card per finding with its plots.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use flowhound_flowlog::time::format_rfc3339;
@@ -103,16 +102,10 @@ fn findings_by_detector(page: &Page<'_>) -> String {
     if page.entries.is_empty() {
         return "none".into();
     }
-    let mut by: BTreeMap<&str, [usize; 3]> = BTreeMap::new();
-    for e in &page.entries {
-        let c = by.entry(e.finding.detector).or_default();
-        match e.finding.severity.as_str() {
-            "high" => c[0] += 1,
-            "medium" => c[1] += 1,
-            _ => c[2] += 1,
-        }
-    }
-    let parts: Vec<String> = by.iter().map(|(d, [h, m, l])| format!("{d}: {h} high, {m} medium, {l} low")).collect();
+    let parts: Vec<String> = crate::score::counts_by_detector(page.run.findings)
+        .iter()
+        .map(|(d, [h, m, l])| format!("{d}: {h} high, {m} medium, {l} low"))
+        .collect();
     format!("{} — {}", page.entries.len(), parts.join("; "))
 }
 

@@ -7,6 +7,8 @@
 use std::fmt::Write;
 
 use flowhound_flowlog::time::format_rfc3339;
+/// Bytes as the findings' explanations write them ("5.2 KB", "1.3 GB").
+use flowhound_model::human_bytes as bytes;
 
 use super::data::{BeaconPlot, EdgePlot, EdgeState, VolumePlot};
 use super::escape;
@@ -119,18 +121,6 @@ fn time_ticks(from: u64, to: u64) -> (Vec<u64>, fn(u64) -> String) {
         |t| format_rfc3339(t)[11..16].to_string()
     };
     (ticks, label)
-}
-
-/// Bytes with a binary-free unit (B, KB, MB, GB, TB, decimal like the findings' text).
-pub fn bytes(v: f64) -> String {
-    let units = ["B", "KB", "MB", "GB", "TB", "PB"];
-    let mut v = v.max(0.0);
-    let mut u = 0;
-    while v >= 1000.0 && u + 1 < units.len() {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 || v >= 100.0 { format!("{v:.0} {}", units[u]) } else { format!("{v:.1} {}", units[u]) }
 }
 
 /// A duration in the largest unit that keeps it readable.
