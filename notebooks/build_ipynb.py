@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes NAME.ipynb from its py:percent source NAME.py (the source of truth).
 
-    python3 notebooks/build_ipynb.py notebooks/baseline_explorer.py
+    python3 notebooks/build_ipynb.py notebooks/model_tuning.py   # one notebook
+    python3 notebooks/build_ipynb.py                             # every notebook in notebooks/
 
 Cells start at `# %%` lines (`# %% [markdown]` for markdown, whose lines drop the leading
 `# `). The output has no outputs or execution counts, and the same source always gives the same
@@ -61,6 +62,12 @@ def render(py_path):
     return text + "\n"
 
 
+def sources():
+    """The notebook sources beside this script: the .py files in py:percent form."""
+    here = Path(__file__).resolve().parent
+    return sorted(p for p in here.glob("*.py") if p.read_text().lstrip().startswith("# ---\n# jupyter:"))
+
+
 if __name__ == "__main__":
-    for arg in sys.argv[1:]:
+    for arg in sys.argv[1:] or sources():
         Path(arg).with_suffix(".ipynb").write_text(render(arg))

@@ -20,7 +20,7 @@ cargo test --workspace --locked
 echo "== extract cross-check against DuckDB, pandas and polars"
 python3 tests/python/check_extract.py --bin "${CARGO_TARGET_DIR:-target}/debug/flowhound" --venv target/check-extract-venv
 
-echo "== notebook: executes headlessly against a small generated model"
+echo "== notebooks: baseline explorer and model tuning execute headlessly against small simulations"
 python3 tests/python/check_notebook.py --bin "${CARGO_TARGET_DIR:-target}/debug/flowhound" --venv target/check-extract-venv
 
 if [ -n "${FLOWHOUND_NO_CHROMIUM:-}" ]; then

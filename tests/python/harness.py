@@ -21,10 +21,11 @@ def parse_args(description):
 
 def ensure_modules(required, venv):
     """Returns if `required` import here; else installs them into `venv` and re-runs the
-    calling script inside it (once: a second failure is an error, not a loop)."""
+    calling script inside it (once: a second failure is an error, not a loop). An entry is a
+    pip requirement whose name is also the module's: `pandas`, or pinned, `matplotlib==3.11.2`."""
     try:
-        for name in required:
-            __import__(name)
+        for spec in required:
+            __import__(spec.split("==")[0])
         return
     except ImportError:
         pass

@@ -44,6 +44,7 @@ pub mod names {
     pub const WINDOWS_SCORED: &str = "WindowsScored";
     pub const INGEST_LAG_SECONDS: &str = "IngestLagSeconds";
     pub const HOST_SCORE: &str = "HostScore";
+    pub const MODEL_REFUSED: &str = "ModelRefused";
     /// Dimension names.
     pub const DETECTOR: &str = "Detector";
     pub const SEVERITY: &str = "Severity";
@@ -125,6 +126,12 @@ impl Metric {
     /// `IngestLagSeconds` (Seconds): now minus the newest record's `end`.
     pub fn ingest_lag_seconds(lag: f64, timestamp: u64) -> Metric {
         Metric::new(names::INGEST_LAG_SECONDS, Unit::Seconds, lag, timestamp)
+    }
+
+    /// `ModelRefused` (Count): the model the pointer names was refused (failed
+    /// verification, or needs other features than the running state's).
+    pub fn model_refused(timestamp: u64) -> Metric {
+        Metric::new(names::MODEL_REFUSED, Unit::Count, 1.0, timestamp)
     }
 
     /// `HostScore` (None) by `Detector`, `Host`; only for hosts with a finding.

@@ -454,6 +454,59 @@ impl S3Client {
         }
     }
 
+    /// Reads a small object whole (a model file, a pointer): `Ok(None)` when it does not
+    /// exist, an error when it is larger than `limit` bytes (read no further).
+    pub async fn get_bytes(&self, bucket: &str, key: &str, limit: u64) -> Result<Option<Vec<u8>>, S3Error> {
+        let response = match self.get(bucket, key, 0, None).await {
+            Ok(r) => r,
+            Err(S3Error::NoSuchKey { .. }) => return Ok(None),
+            Err(err) => return Err(err),
+        };
+        let too_large = |size: u64| S3Error::Request {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            operation: "GetObject",
+            code: None,
+            message: format!("object is larger than the {limit} bytes expected (at least {size})"),
+        };
+        let declared = response.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
+        if declared > limit {
+            return Err(too_large(declared));
+        }
+        let mut body = response.body;
+        let mut bytes = Vec::with_capacity(usize::try_from(declared).unwrap_or(0));
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|err| S3Error::Body {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                offset: bytes.len() as u64,
+                attempts: 1,
+                message: err.to_string(),
+            })?;
+            if (bytes.len() + chunk.len()) as u64 > limit {
+                return Err(too_large((bytes.len() + chunk.len()) as u64));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Some(bytes))
+    }
+
+    /// Writes an object whole (retried like every request).
+    pub async fn put_bytes(&self, bucket: &str, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), S3Error> {
+        let bytes = Bytes::from(bytes);
+        let result = retry::with_retries(&self.opts.retry, "s3 put", retry::failure_of, || {
+            self.client
+                .put_object()
+                .bucket(bucket)
+                .key(key)
+                .content_type(content_type)
+                .body(ByteStream::from(bytes.clone()))
+                .send()
+        })
+        .await;
+        result.map(|_| ()).map_err(|err| sdk_error(bucket, key, "PutObject", &err))
+    }
+
     async fn get(&self, bucket: &str, key: &str, offset: u64, etag: Option<&str>) -> Result<GetObjectOutput, S3Error> {
         let result = retry::with_retries(&self.opts.retry, "s3 get", retry::failure_of, || {
             let mut request = self.client.get_object().bucket(bucket).key(key);

@@ -138,6 +138,15 @@ pub enum ArtifactError {
         /// What it holds (at most 64 characters).
         content: String,
     },
+    /// A version directory named by one id holds the manifest of another (a copy or a
+    /// pointer that would silently load a different model than it names).
+    #[error("version directory {dir} holds model {id}")]
+    MisplacedVersion {
+        /// The directory's name.
+        dir: String,
+        /// The manifest's id.
+        id: String,
+    },
     /// The payload disagrees with its manifest (written by something other than [`save`]).
     #[error("payload {file} disagrees with the manifest: {what}")]
     Inconsistent {
@@ -405,15 +414,25 @@ impl ModelWriter {
     /// stay for rollback (point `CURRENT` at one); older ones, temporaries of crashed
     /// writers and a flat model of the layout before versions are removed.
     pub fn write(&self, dir: &Path) -> Result<Manifest, ArtifactError> {
-        fs::create_dir_all(dir).map_err(io_error(dir))?;
-        let lock_path = dir.join(LOCK_FILE);
-        let lock = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io_error(&lock_path))?;
-        lock.lock().map_err(io_error(&lock_path))?;
+        self.commit(dir, true)
+    }
+
+    /// Commits the model into `dir` as a new version, like [`ModelWriter::write`], but
+    /// leaves `CURRENT` as it is: a candidate to compare and [`promote`] later.
+    pub fn write_unpromoted(&self, dir: &Path) -> Result<Manifest, ArtifactError> {
+        self.commit(dir, false)
+    }
+
+    /// The version as files in memory (payloads and the manifest's bytes), for a store
+    /// other than a local directory.
+    pub fn version_files(&self) -> Result<(Manifest, VersionFiles), ArtifactError> {
+        let (manifest, text) = self.manifest()?;
+        let payloads = self.payloads.iter().map(|(name, (bytes, _))| (name.clone(), bytes.clone())).collect();
+        Ok((manifest, VersionFiles { manifest: text.into_bytes(), payloads }))
+    }
+
+    fn commit(&self, dir: &Path, promote: bool) -> Result<Manifest, ArtifactError> {
+        let lock = lock_dir(dir)?;
         let (manifest, text) = self.manifest()?;
         let version = dir.join(&manifest.id);
         if ModelDir::open_version(&version, &manifest.feature_schema).is_err() {
@@ -430,15 +449,88 @@ impl ModelWriter {
             sync_dir(&tmp)?;
             fs::rename(&tmp, &version).map_err(io_error(&version))?;
         }
-        let pointer_tmp = dir.join(format!("{TEMP_PREFIX}{CURRENT_FILE}-{}", unique_suffix()));
-        write_synced(&pointer_tmp, format!("{}\n", manifest.id).as_bytes())?;
-        let pointer = dir.join(CURRENT_FILE);
-        fs::rename(&pointer_tmp, &pointer).map_err(io_error(&pointer))?;
-        sync_dir(dir)?;
-        prune(dir, &manifest.id)?;
+        let current = if promote {
+            write_pointer(dir, &manifest.id)?;
+            manifest.id.clone()
+        } else {
+            sync_dir(dir)?;
+            current_pointer(dir)?.unwrap_or_else(|| manifest.id.clone())
+        };
+        prune(dir, &current)?;
         drop(lock);
         Ok(manifest)
     }
+}
+
+/// Takes the writers' lock of the model directory `dir` (creating `dir`); released on drop.
+fn lock_dir(dir: &Path) -> Result<fs::File, ArtifactError> {
+    fs::create_dir_all(dir).map_err(io_error(dir))?;
+    let lock_path = dir.join(LOCK_FILE);
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io_error(&lock_path))?;
+    lock.lock().map_err(io_error(&lock_path))?;
+    Ok(lock)
+}
+
+/// Replaces `dir/CURRENT` atomically (temporary file, fsync, rename, directory fsync).
+fn write_pointer(dir: &Path, id: &str) -> Result<(), ArtifactError> {
+    let pointer_tmp = dir.join(format!("{TEMP_PREFIX}{CURRENT_FILE}-{}", unique_suffix()));
+    write_synced(&pointer_tmp, pointer_text(id).as_bytes())?;
+    let pointer = dir.join(CURRENT_FILE);
+    fs::rename(&pointer_tmp, &pointer).map_err(io_error(&pointer))?;
+    sync_dir(dir)
+}
+
+/// The id `dir/CURRENT` names, if there is a pointer.
+fn current_pointer(dir: &Path) -> Result<Option<String>, ArtifactError> {
+    let pointer = dir.join(CURRENT_FILE);
+    match fs::read_to_string(&pointer) {
+        Ok(text) => parse_pointer(&pointer.to_string_lossy(), &text).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ArtifactError::Io { path: pointer, source }),
+    }
+}
+
+/// The content of a `CURRENT` pointer naming `id`.
+pub fn pointer_text(id: &str) -> String {
+    format!("{id}\n")
+}
+
+/// The id a `CURRENT` pointer's content names; `location` names the pointer in the error.
+pub fn parse_pointer(location: &str, text: &str) -> Result<String, ArtifactError> {
+    let id = text.trim();
+    if is_model_id(id) {
+        Ok(id.to_owned())
+    } else {
+        Err(ArtifactError::BadPointer { path: location.into(), content: id.chars().take(64).collect() })
+    }
+}
+
+/// Points `dir/CURRENT` at the version `id` after verifying it as [`load`] does; returns
+/// its manifest. Rolling back is promoting an older id.
+pub fn promote(dir: &Path, id: &str) -> Result<Manifest, ArtifactError> {
+    let id = parse_pointer(id, id)?;
+    let lock = lock_dir(dir)?;
+    let version = dir.join(&id);
+    let (manifest, _) = load(&version)?;
+    write_pointer(dir, &id)?;
+    drop(lock);
+    Ok(manifest)
+}
+
+/// A model version held in memory: the manifest's exact bytes and the payloads by name.
+/// [`ModelWriter::version_files`] makes one for a remote store; [`load_files`] verifies
+/// one read back exactly as [`load`] verifies a directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VersionFiles {
+    /// `manifest.json`'s bytes.
+    pub manifest: Vec<u8>,
+    /// Payloads by file name.
+    pub payloads: BTreeMap<String, Vec<u8>>,
 }
 
 /// The pointer file of a model directory: the id of the current version.
@@ -473,7 +565,7 @@ fn sync_dir(dir: &Path) -> Result<(), ArtifactError> {
 }
 
 /// Whether `name` has the shape of a model id (`fh-` and 16 hex digits).
-fn is_model_id(name: &str) -> bool {
+pub fn is_model_id(name: &str) -> bool {
     name.len() == 19 && name.starts_with("fh-") && name[3..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
@@ -518,18 +610,10 @@ fn prune(dir: &Path, current: &str) -> Result<(), ArtifactError> {
 /// `dir/CURRENT` names, or `dir` itself when it holds a manifest directly (a single
 /// version, such as a copied or pinned `dir/<id>/`).
 pub fn resolve(dir: &Path) -> Result<PathBuf, ArtifactError> {
-    let pointer = dir.join(CURRENT_FILE);
-    match fs::read_to_string(&pointer) {
-        Ok(text) => {
-            let id = text.trim();
-            if !is_model_id(id) {
-                return Err(ArtifactError::BadPointer { path: pointer, content: id.chars().take(64).collect() });
-            }
-            Ok(dir.join(id))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(dir.to_path_buf()),
-        Err(source) => Err(ArtifactError::Io { path: pointer, source }),
-    }
+    Ok(match current_pointer(dir)? {
+        Some(id) => dir.join(id),
+        None => dir.to_path_buf(),
+    })
 }
 
 /// The id of the current model in `dir` as its manifest states it, unverified: a cheap
@@ -563,39 +647,14 @@ impl ModelDir {
     /// Open and verify one version directory (manifest and payloads directly in `dir`).
     fn open_version(dir: &Path, expected: &FeatureSchema) -> Result<Self, ArtifactError> {
         let path = dir.join(MANIFEST_FILE);
-        let text = match fs::read_to_string(&path) {
+        let text = match fs::read(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(ArtifactError::MissingManifest(dir.into()));
             }
             Err(source) => return Err(ArtifactError::Io { path, source }),
         };
-        let invalid = |source| ArtifactError::InvalidManifest { path: path.clone(), source };
-        // Version first, through a minimal probe, so a future layout reports its version rather
-        // than a confusing parse error.
-        let probe: VersionProbe = serde_json::from_str(&text).map_err(invalid)?;
-        if probe.schema_version != MODEL_SCHEMA_VERSION {
-            return Err(ArtifactError::UnsupportedSchemaVersion {
-                found: probe.schema_version,
-                supported: MODEL_SCHEMA_VERSION,
-            });
-        }
-        let manifest: Manifest = serde_json::from_str(&text).map_err(invalid)?;
-        let line = id_line(&manifest.id);
-        let computed = if text.matches(&line).count() == 1 {
-            manifest_id(&text.replacen(&line, &id_line(""), 1))
-        } else {
-            String::from("<manifest not in canonical form>")
-        };
-        if computed != manifest.id {
-            return Err(ArtifactError::ManifestTampered { recorded: manifest.id, computed });
-        }
-        if &manifest.feature_schema != expected {
-            return Err(ArtifactError::FeatureSchemaMismatch {
-                expected: expected.clone(),
-                found: manifest.feature_schema,
-            });
-        }
+        let manifest = verify_manifest(&path, &text, expected)?;
         let model = Self { dir: dir.to_path_buf(), manifest };
         for name in model.manifest.files.keys() {
             model.read_bytes(name)?;
@@ -616,7 +675,9 @@ impl ModelDir {
     /// Read a listed payload, verifying it again (it may have changed since `open`).
     pub fn read_bytes(&self, file: &str) -> Result<Vec<u8>, ArtifactError> {
         check_file_name(file)?;
-        let entry = self.manifest.files.get(file).ok_or_else(|| ArtifactError::NotInManifest(file.to_owned()))?;
+        if !self.manifest.files.contains_key(file) {
+            return Err(ArtifactError::NotInManifest(file.to_owned()));
+        }
         let path = self.dir.join(file);
         let bytes = match fs::read(&path) {
             Ok(b) => b,
@@ -625,14 +686,7 @@ impl ModelDir {
             }
             Err(source) => return Err(ArtifactError::Io { path, source }),
         };
-        let actual = sha256_hex(&bytes);
-        if actual != entry.sha256 || bytes.len() as u64 != entry.bytes {
-            return Err(ArtifactError::ChecksumMismatch {
-                file: file.to_owned(),
-                expected: entry.sha256.clone(),
-                actual,
-            });
-        }
+        verify_payload(&self.manifest, file, &bytes)?;
         Ok(bytes)
     }
 
@@ -641,6 +695,76 @@ impl ModelDir {
         let bytes = self.read_bytes(file)?;
         serde_json::from_slice(&bytes).map_err(|source| ArtifactError::InvalidPayload { file: file.to_owned(), source })
     }
+}
+
+/// Verifies a manifest's bytes (`path` names it in errors): schema version first, through
+/// a minimal probe, so a future layout reports its version rather than a confusing parse
+/// error; then that the content hashes to its id; then the feature schema.
+fn verify_manifest(path: &Path, text: &[u8], expected: &FeatureSchema) -> Result<Manifest, ArtifactError> {
+    let invalid = |source| ArtifactError::InvalidManifest { path: path.to_path_buf(), source };
+    let text = std::str::from_utf8(text).map_err(|e| invalid(serde::de::Error::custom(e)))?;
+    let probe: VersionProbe = serde_json::from_str(text).map_err(invalid)?;
+    if probe.schema_version != MODEL_SCHEMA_VERSION {
+        return Err(ArtifactError::UnsupportedSchemaVersion {
+            found: probe.schema_version,
+            supported: MODEL_SCHEMA_VERSION,
+        });
+    }
+    let manifest: Manifest = serde_json::from_str(text).map_err(invalid)?;
+    let line = id_line(&manifest.id);
+    let computed = if text.matches(&line).count() == 1 {
+        manifest_id(&text.replacen(&line, &id_line(""), 1))
+    } else {
+        String::from("<manifest not in canonical form>")
+    };
+    if computed != manifest.id {
+        return Err(ArtifactError::ManifestTampered { recorded: manifest.id, computed });
+    }
+    let dir_name = path.parent().and_then(Path::file_name).map(|n| n.to_string_lossy().into_owned());
+    if let Some(dir) = dir_name.filter(|d| is_model_id(d) && *d != manifest.id) {
+        return Err(ArtifactError::MisplacedVersion { dir, id: manifest.id });
+    }
+    if &manifest.feature_schema != expected {
+        return Err(ArtifactError::FeatureSchemaMismatch {
+            expected: expected.clone(),
+            found: manifest.feature_schema,
+        });
+    }
+    for name in manifest.files.keys() {
+        check_file_name(name)?;
+    }
+    Ok(manifest)
+}
+
+/// Checks a payload's bytes against the manifest's size and sha256.
+fn verify_payload(manifest: &Manifest, file: &str, bytes: &[u8]) -> Result<(), ArtifactError> {
+    let entry = manifest.files.get(file).ok_or_else(|| ArtifactError::NotInManifest(file.to_owned()))?;
+    let actual = sha256_hex(bytes);
+    if actual != entry.sha256 || bytes.len() as u64 != entry.bytes {
+        return Err(ArtifactError::ChecksumMismatch { file: file.to_owned(), expected: entry.sha256.clone(), actual });
+    }
+    Ok(())
+}
+
+/// A manifest's bytes checked as [`load_files`] checks them (`location` names the version
+/// in errors): what a remote reader reads first, to know which payloads to fetch and
+/// their sizes.
+pub fn verify_manifest_bytes(location: &str, manifest: &[u8]) -> Result<Manifest, ArtifactError> {
+    verify_manifest(&Path::new(location).join(MANIFEST_FILE), manifest, &current_feature_schema())
+}
+
+/// Verifies a model version read into memory exactly as [`load`] verifies a directory
+/// (`location` names the version in errors), then reads its baseline.
+pub fn load_files(location: &str, files: &VersionFiles) -> Result<(Manifest, Baseline), ArtifactError> {
+    let path = Path::new(location).join(MANIFEST_FILE);
+    let manifest = verify_manifest(&path, &files.manifest, &current_feature_schema())?;
+    for name in manifest.files.keys() {
+        let bytes = files.payloads.get(name).ok_or_else(|| ArtifactError::MissingPayload(name.clone()))?;
+        verify_payload(&manifest, name, bytes)?;
+    }
+    let bytes = files.payloads.get(BASELINE_FILE).ok_or_else(|| ArtifactError::NotInManifest(BASELINE_FILE.into()))?;
+    let baseline = baseline_of(&manifest, bytes)?;
+    Ok((manifest, baseline))
 }
 
 /// The feature schema this build extracts: what a model must have been trained on.
@@ -657,9 +781,15 @@ struct FeatureParams<'a> {
     addresses: &'a AddressBlocks,
 }
 
-/// Writes `baseline` as a model directory ([`BASELINE_FILE`] plus the manifest); returns the
-/// manifest.
+/// Writes `baseline` into the model directory `dir` as a new version ([`BASELINE_FILE`]
+/// plus the manifest) and makes it the current one; returns the manifest.
 pub fn save(baseline: &Baseline, dir: &Path) -> Result<Manifest, ArtifactError> {
+    writer(baseline)?.write(dir)
+}
+
+/// The model of `baseline`, ready to be written to a directory or turned into files for
+/// another store.
+pub fn writer(baseline: &Baseline) -> Result<ModelWriter, ArtifactError> {
     let t = &baseline.train;
     let mut counts = BTreeMap::new();
     for (name, n) in [
@@ -691,15 +821,22 @@ pub fn save(baseline: &Baseline, dir: &Path) -> Result<Manifest, ArtifactError> 
         .seed("peer_groups", baseline.groups.fitted_params().seed())
         .seed("isolation_forest", baseline.forest.forest.fitted_params().seed());
     writer.add_json(BASELINE_FILE, baseline)?;
-    writer.write(dir)
+    Ok(writer)
 }
 
 /// Opens and verifies a model directory against this build's feature schema, then reads its
 /// baseline.
 pub fn load(dir: &Path) -> Result<(Manifest, Baseline), ArtifactError> {
     let model = ModelDir::open(dir, &current_feature_schema())?;
-    let baseline: Baseline = model.read_json(BASELINE_FILE)?;
-    let manifest = model.manifest;
+    let bytes = model.read_bytes(BASELINE_FILE)?;
+    let baseline = baseline_of(&model.manifest, &bytes)?;
+    Ok((model.manifest, baseline))
+}
+
+/// Parses the verified baseline payload and checks it agrees with its manifest.
+fn baseline_of(manifest: &Manifest, bytes: &[u8]) -> Result<Baseline, ArtifactError> {
+    let baseline: Baseline = serde_json::from_slice(bytes)
+        .map_err(|source| ArtifactError::InvalidPayload { file: BASELINE_FILE.to_owned(), source })?;
     let inconsistent = |what: String| ArtifactError::Inconsistent { file: BASELINE_FILE.into(), what };
     if baseline.schema_version != manifest.schema_version {
         return Err(inconsistent(format!(
@@ -712,7 +849,7 @@ pub fn load(dir: &Path) -> Result<(Manifest, Baseline), ArtifactError> {
     {
         return Err(inconsistent("its feature columns differ from the manifest's feature schema".into()));
     }
-    Ok((manifest, baseline))
+    Ok(baseline)
 }
 
 #[cfg(test)]
@@ -1023,5 +1160,81 @@ mod tests {
             assert!(matches!(w.add_bytes(bad, vec![], "text"), Err(ArtifactError::InvalidFileName(_))), "{bad}");
         }
         assert!(matches!(w.add_bytes("notes.txt", vec![], "text"), Err(ArtifactError::DuplicatePayload(_))));
+    }
+
+    #[test]
+    fn an_unpromoted_version_waits_for_promote_and_rollback_is_a_promote() {
+        let (_, baseline) = load(&reference()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let first = save(&baseline, dir.path()).unwrap();
+        let mut other = super::writer(&baseline).unwrap();
+        other.seed("candidate", 7);
+        let candidate = other.write_unpromoted(dir.path()).unwrap();
+        assert_ne!(candidate.id, first.id);
+        assert_eq!(current_id(dir.path()).as_deref(), Some(first.id.as_str()), "CURRENT must not move");
+        assert!(dir.path().join(&candidate.id).join(MANIFEST_FILE).is_file());
+
+        assert_eq!(promote(dir.path(), &candidate.id).unwrap().id, candidate.id);
+        assert_eq!(current_id(dir.path()).as_deref(), Some(candidate.id.as_str()));
+        assert_eq!(promote(dir.path(), &first.id).unwrap().id, first.id, "rollback");
+        assert_eq!(fs::read_to_string(dir.path().join(CURRENT_FILE)).unwrap(), pointer_text(&first.id));
+
+        let err = promote(dir.path(), "fh-0000000000000000").unwrap_err();
+        assert!(matches!(err, ArtifactError::MissingManifest(_)), "{err}");
+        let err = promote(dir.path(), "../etc").unwrap_err();
+        assert!(matches!(err, ArtifactError::BadPointer { .. }), "{err}");
+        // A damaged version is refused and CURRENT stays.
+        fs::write(dir.path().join(&candidate.id).join(BASELINE_FILE), b"{}").unwrap();
+        let err = promote(dir.path(), &candidate.id).unwrap_err();
+        assert!(matches!(err, ArtifactError::ChecksumMismatch { .. }), "{err}");
+        assert_eq!(current_id(dir.path()).as_deref(), Some(first.id.as_str()));
+    }
+
+    #[test]
+    fn version_files_verify_like_a_directory() {
+        let (_, baseline) = load(&reference()).unwrap();
+        let (manifest, files) = super::writer(&baseline).unwrap().version_files().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let on_disk = save(&baseline, dir.path()).unwrap();
+        assert_eq!(manifest, on_disk);
+        let version = dir.path().join(&manifest.id);
+        assert_eq!(files.manifest, fs::read(version.join(MANIFEST_FILE)).unwrap(), "same bytes as the directory");
+        assert_eq!(files.payloads[BASELINE_FILE], fs::read(version.join(BASELINE_FILE)).unwrap());
+        let checked = verify_manifest_bytes("s3://b/m/x", &files.manifest).unwrap();
+        assert_eq!(checked.files.keys().collect::<Vec<_>>(), vec![BASELINE_FILE]);
+
+        let (loaded, _) = load_files("s3://b/m/x", &files).unwrap();
+        assert_eq!(loaded.id, manifest.id);
+
+        let mut tampered = files.clone();
+        let payload = tampered.payloads.get_mut(BASELINE_FILE).unwrap();
+        let at = payload.iter().rposition(|b| b.is_ascii_digit()).unwrap();
+        payload[at] = if payload[at] == b'1' { b'2' } else { b'1' };
+        let err = load_files("s3://b/m/x", &tampered).unwrap_err();
+        assert!(matches!(err, ArtifactError::ChecksumMismatch { .. }), "{err}");
+
+        let mut missing = files.clone();
+        missing.payloads.clear();
+        assert!(matches!(load_files("s3://b/m/x", &missing).unwrap_err(), ArtifactError::MissingPayload(_)));
+
+        let mut edited = files.clone();
+        edited.manifest =
+            String::from_utf8(files.manifest.clone()).unwrap().replace("\"days\"", "\"dayz\"").into_bytes();
+        assert!(matches!(load_files("s3://b/m/x", &edited).unwrap_err(), ArtifactError::ManifestTampered { .. }));
+        let err = load_files("s3://b/m/fh-0000000000000000", &files).unwrap_err();
+        assert!(matches!(err, ArtifactError::MisplacedVersion { .. }), "{err}");
+        fs::rename(&version, dir.path().join("fh-0000000000000000")).unwrap();
+        let err = load(&dir.path().join("fh-0000000000000000")).unwrap_err();
+        assert!(matches!(err, ArtifactError::MisplacedVersion { .. }), "{err}");
+        let err = load_files("s3://b/m/x", &VersionFiles { manifest: vec![0xff, 0xfe], ..files }).unwrap_err();
+        assert!(err.to_string().starts_with("s3://b/m/x/manifest.json: invalid manifest"), "{err}");
+    }
+
+    #[test]
+    fn pointers_name_only_model_ids() {
+        assert_eq!(parse_pointer("p", "fh-0123456789abcdef\n").unwrap(), "fh-0123456789abcdef");
+        for bad in ["", "fh-0123", "../fh-0123456789abcdef", "fh-0123456789abcdeg", "fh-0123456789abcdef/x"] {
+            assert!(matches!(parse_pointer("p", bad), Err(ArtifactError::BadPointer { .. })), "{bad:?}");
+        }
     }
 }

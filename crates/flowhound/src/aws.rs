@@ -47,6 +47,14 @@ impl S3Remote {
         self.runtime.block_on(self.client.list(url, from, to)).map_err(s3_error)
     }
 
+    /// Reads a small object (labels, a configuration) whole: at most 64 MiB.
+    pub fn get_bytes(&self, url: &str) -> Result<Vec<u8>> {
+        let (bucket, key) = flowhound_aws::s3::split_object_url(url)
+            .ok_or_else(|| UsageError(format!("{url}: expected s3://bucket/key")))?;
+        let bytes = self.runtime.block_on(self.client.get_bytes(bucket, key, 64 << 20)).map_err(s3_error)?;
+        bytes.ok_or_else(|| UsageError(format!("{url}: object does not exist")).into())
+    }
+
     pub fn opener(&self) -> &S3Opener {
         &self.opener
     }

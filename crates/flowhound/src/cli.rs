@@ -44,6 +44,10 @@ pub enum Command {
     Score(crate::score::ScoreArgs),
     /// Sweep historical logs without a clean period: the data is its own baseline (a model adds history).
     Hunt(crate::hunt::HuntArgs),
+    /// Score the same flow logs with two models: findings added, removed and re-scored, and with labels recall and precision.
+    Compare(crate::compare::CompareArgs),
+    /// Verify a model version and make it the current one of its model directory (or roll back).
+    Promote(crate::models::PromoteArgs),
     /// Production loop: SQS notifications -> S3 -> score -> findings and CloudWatch, with checkpoints.
     Serve(crate::serve::ServeArgs),
     /// Simulate, train, score and evaluate the embedded default scenario.
@@ -63,6 +67,10 @@ pub struct SourceArgs {
     /// Keep records whose start is before this time (RFC 3339 or epoch seconds).
     #[arg(long)]
     pub to: Option<String>,
+    /// Keep the records of the last DURATION of whole hours before now (e.g. 30d, for
+    /// scheduled jobs): --from is now minus DURATION, --to the start of the current hour.
+    #[arg(long, value_name = "DURATION", conflicts_with_all = ["from", "to"])]
+    pub last: Option<crate::config::Secs>,
     /// Treat corrupt or truncated objects as a warning instead of failing the run (exit 1).
     #[arg(long)]
     pub skip_corrupt: bool,

@@ -28,6 +28,7 @@ fn source(dir: &Path) -> SourceArgs {
     SourceArgs {
         sources: vec![dir.display().to_string()],
         from: None,
+        last: None,
         to: None,
         skip_corrupt: false,
         max_object_bytes: flowhound_flowlog::DEFAULT_MAX_DECOMPRESSED_BYTES,
@@ -66,10 +67,11 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         settings.detect.horizon_secs,
         &AddressBlocks::default(),
     )?;
-    let (baseline, manifest) = fit_and_save(&train_features, &settings, &model_dir)?;
+    let location = crate::models::ModelLocation::Local(model_dir.clone());
+    let (baseline, manifest) = fit_and_save(&train_features, &settings, &location, true)?;
     drop(train_features);
     let t_train = started.elapsed().as_secs_f64();
-    print_summary(&baseline, &manifest, &model_dir, t_train - t_sim);
+    print_summary(&baseline, &manifest, &location, t_train - t_sim);
 
     println!("3/4 scoring {}", args.out.join("test").display());
     let findings_path = args.out.join("findings.jsonl");

@@ -17,17 +17,19 @@ use flowhound_model::{BaselineError, BaselineParams, Finding};
 use crate::UsageError;
 use crate::cli::{AddressArgs, SourceArgs};
 use crate::config::{self, Secs};
-use crate::score::{counts_by_detector, load_model, ranked, read_safelist, write_findings, write_findings_file};
+use crate::models::{ModelLocation, parse_model_arg};
+use crate::score::{counts_by_detector, ranked, read_safelist, write_findings, write_findings_file};
 use crate::train::{address_blocks, blocks_for_model, extract, read_settings};
 
 #[derive(Debug, Args)]
 pub struct HuntArgs {
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Model directory written by `flowhound train`, to add its history; without one the
-    /// hunted data is its own baseline (each day judged against the others).
-    #[arg(long)]
-    pub model: Option<PathBuf>,
+    /// Model directory written by `flowhound train` (local or s3://bucket/prefix/), to add
+    /// its history; without one the hunted data is its own baseline (each day judged
+    /// against the others).
+    #[arg(long, value_name = "DIR", value_parser = parse_model_arg)]
+    pub model: Option<ModelLocation>,
     /// Write the findings (JSON lines, ranked by score) here; `-` writes them to stdout and
     /// the summary table to stderr.
     #[arg(long)]
@@ -64,7 +66,7 @@ pub fn run(args: &HuntArgs) -> Result<ExitCode> {
     let given = address_blocks(&settings, &args.addresses);
     let (scored, model_id, baseline, features, summary) = match &args.model {
         Some(dir) => {
-            let (manifest, mut baseline) = load_model(dir)?;
+            let (manifest, mut baseline) = crate::models::load(dir)?;
             if let Some(h) = horizon {
                 baseline.detect.horizon_secs = h;
             }

@@ -4,6 +4,7 @@
 
 pub mod aws;
 pub mod cli;
+mod compare;
 mod config;
 mod demo;
 mod evaluate;
@@ -12,6 +13,7 @@ mod hunt;
 mod inspect;
 mod logging;
 mod metrics;
+mod models;
 mod report;
 mod score;
 mod serve;
@@ -30,6 +32,8 @@ pub use serve::config::ServeConfig;
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit code for usage and configuration errors (docs/cli.md).
 pub const EXIT_USAGE: u8 = 2;
+/// Exit code of `train --gate-labels` when the gate keeps the new model unpromoted (docs/cli.md).
+pub const EXIT_GATE_REFUSED: u8 = 3;
 
 /// An error that maps to the usage/configuration exit code.
 #[derive(Debug)]
@@ -65,6 +69,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Score(args) => score::run(&args),
         Command::Hunt(args) => hunt::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Compare(args) => compare::run(&args),
+        Command::Promote(args) => models::run_promote(&args),
         Command::Serve(args) => serve::run(&args),
     };
     match outcome {

@@ -1,13 +1,18 @@
 //! The CloudWatch metrics of docs/metrics.md for scored windows, shared by `score --publish`
 //! and `serve`, and the blocking publisher both use.
 //!
-//! Timestamps are the time the data is about, not the publishing time:
+//! For `score --publish` (backfills, dashboards), timestamps are the time the data is about:
 //! - `Findings` (per `Detector`, `Severity`), `MaxScore` (per `Detector`) and `HostScore`
 //!   (per `Detector`, `Host`) at each finding's `window_start`;
 //! - `WindowsScored` (host windows scored) at each window's start;
-//! - `RecordsProcessed` and `RecordsMalformed` at the given `records_at` time (the newest
-//!   scored window for `score`, the processing time for `serve`);
-//! - `IngestLagSeconds` at publishing time (it is "now minus the newest record's end").
+//! - `RecordsProcessed` and `RecordsMalformed` at the newest scored window.
+//!
+//! `serve` stamps every metric with the processing time instead ([`Scored::at`]): a
+//! window is scored lateness + window after its start, and a CloudWatch alarm only
+//! evaluates the last few periods, so data stamped with the window's start would land
+//! in periods it has already passed and never page anyone.
+//!
+//! `IngestLagSeconds` is always at publishing time (it is "now minus the newest record's end").
 //!
 //! `flowhound_aws::cloudwatch::prepare` then drops what CloudWatch cannot store (data
 //! more than 14 days old, minus a margin) and keeps the top N `HostScore` per timestamp.
@@ -30,6 +35,8 @@ pub struct Scored {
     pub malformed: u64,
     /// Timestamp of the records metrics.
     pub records_at: u64,
+    /// When set, the timestamp of every metric (`serve`: the processing time).
+    pub at: Option<u64>,
     /// Newest record `end` seen, for `IngestLagSeconds`.
     pub newest_end: Option<u64>,
 }
@@ -39,8 +46,9 @@ pub fn window_metrics(findings: &[Finding], scored: &Scored, now: u64) -> Vec<Me
     let mut counts: BTreeMap<(&str, &str, u64), u64> = BTreeMap::new();
     let mut max_scores: BTreeMap<(&str, u64), f64> = BTreeMap::new();
     let mut host_scores: BTreeMap<(&str, &str, u64), f64> = BTreeMap::new();
+    let at = |t: u64| scored.at.unwrap_or(t);
     for f in findings {
-        let t = f.window_start;
+        let t = at(f.window_start);
         // The findings file shows scores to one decimal: publish the same numbers.
         let score = (f.score * 10.0).round() / 10.0;
         *counts.entry((f.detector, f.severity.as_str(), t)).or_default() += 1;
@@ -59,11 +67,15 @@ pub fn window_metrics(findings: &[Finding], scored: &Scored, now: u64) -> Vec<Me
     for ((detector, host, t), score) in host_scores {
         out.push(Metric::host_score(detector, host, score, t));
     }
+    let mut windows: BTreeMap<u64, u64> = BTreeMap::new();
     for (&t, &n) in &scored.windows {
+        *windows.entry(at(t)).or_default() += n;
+    }
+    for (t, n) in windows {
         out.push(Metric::windows_scored(n, t));
     }
-    out.push(Metric::records_processed(scored.records, scored.records_at));
-    out.push(Metric::records_malformed(scored.malformed, scored.records_at));
+    out.push(Metric::records_processed(scored.records, at(scored.records_at)));
+    out.push(Metric::records_malformed(scored.malformed, at(scored.records_at)));
     if let Some(end) = scored.newest_end {
         out.push(Metric::ingest_lag_seconds(now.saturating_sub(end) as f64, now));
     }
@@ -146,6 +158,7 @@ mod tests {
             records: 5000,
             malformed: 3,
             records_at: 1800,
+            at: None,
             newest_end: Some(2650),
         };
         let metrics = window_metrics(&findings, &scored, 3000);
@@ -168,6 +181,15 @@ mod tests {
         assert_eq!(find("RecordsMalformed", &[], 1800), vec![3.0]);
         assert_eq!(find("IngestLagSeconds", &[], 3000), vec![350.0]);
         assert_eq!(metrics.len(), 3 + 1 + 1 + 2 + 1 + 2 + 2 + 1);
+
+        // serve: everything at the processing time, where the alarms look.
+        let metrics = window_metrics(&findings, &Scored { at: Some(3000), ..scored }, 3000);
+        assert!(metrics.iter().all(|m| m.timestamp == 3000), "{metrics:?}");
+        let total = |name: &str| metrics.iter().filter(|m| m.name == name).map(|m| m.value).sum::<f64>();
+        assert_eq!(total("Findings"), 4.0);
+        assert_eq!(total("WindowsScored"), 23.0);
+        let max = metrics.iter().filter(|m| m.name == "MaxScore" && m.dimension("Detector") == Some("beaconing"));
+        assert_eq!(max.map(|m| m.value).collect::<Vec<_>>(), vec![95.0]);
     }
 
     #[test]

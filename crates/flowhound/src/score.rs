@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use flowhound_features::Features;
-use flowhound_model::artifact::{self, Manifest};
+use flowhound_model::artifact::Manifest;
 use flowhound_model::detect::{self, ScoreOutput};
 use flowhound_model::{Baseline, Finding, Safelist};
 
@@ -17,15 +17,17 @@ use crate::UsageError;
 use crate::cli::{AddressArgs, SourceArgs};
 use crate::config::Secs;
 use crate::metrics::{self, PublishSettings, Scored};
+use crate::models::{ModelLocation, parse_model_arg};
 use crate::train::extract;
 
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Model directory written by `flowhound train`.
-    #[arg(long)]
-    pub model: PathBuf,
+    /// Model directory written by `flowhound train` (local or s3://bucket/prefix/), or one
+    /// version of it (DIR/<id>).
+    #[arg(long, value_name = "DIR", value_parser = parse_model_arg)]
+    pub model: ModelLocation,
     /// Write findings (JSON lines, ranked by score) here instead of stdout.
     #[arg(long)]
     pub findings: Option<PathBuf>,
@@ -56,11 +58,6 @@ pub struct ScoreArgs {
     /// HostScore datums kept per window for --publish (the highest scores).
     #[arg(long, default_value_t = 20, requires = "publish")]
     pub host_score_top: usize,
-}
-
-/// Loads and verifies a model directory; a refused model is a runtime failure (exit 1).
-pub fn load_model(dir: &Path) -> Result<(Manifest, Baseline)> {
-    artifact::load(dir).with_context(|| format!("refusing model {}", dir.display()))
 }
 
 pub fn read_safelist(path: Option<&Path>) -> Result<Safelist> {
@@ -134,7 +131,7 @@ pub fn write_findings(w: &mut impl Write, findings: &[Finding]) -> Result<()> {
 
 pub fn run(args: &ScoreArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    let (manifest, mut baseline) = load_model(&args.model)?;
+    let (manifest, mut baseline) = crate::models::load(&args.model)?;
     if let Some(h) = args.horizon {
         baseline.detect.horizon_secs = h.0;
         baseline.detect.validate().map_err(|e| UsageError(format!("--horizon: {e}")))?;
@@ -196,6 +193,7 @@ pub fn run(args: &ScoreArgs) -> Result<ExitCode> {
         let newest_window = windows.keys().next_back().copied();
         let scored = Scored {
             records_at: newest_window.or(summary.last_end).unwrap_or_else(metrics::now_secs),
+            at: None,
             windows,
             records: summary.records,
             malformed: summary.malformed,

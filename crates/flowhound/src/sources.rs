@@ -51,8 +51,13 @@ pub struct Plan {
 }
 
 pub fn plan(args: &SourceArgs) -> Result<Plan> {
-    let from = args.from.as_deref().map(parse_time).transpose()?;
-    let to = args.to.as_deref().map(parse_time).transpose()?;
+    let (from, to) = match args.last {
+        Some(last) => {
+            let to = crate::metrics::now_secs() / 3600 * 3600;
+            (Some(to.saturating_sub(last.0)), Some(to))
+        }
+        None => (args.from.as_deref().map(parse_time).transpose()?, args.to.as_deref().map(parse_time).transpose()?),
+    };
     if let (Some(f), Some(t)) = (from, to)
         && f >= t
     {

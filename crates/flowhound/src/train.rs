@@ -6,26 +6,39 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use flowhound_features::{AddressBlocks, FeatureConfig, Features};
 use flowhound_flowlog::ScanSummary;
 use flowhound_flowlog::time::format_rfc3339;
-use flowhound_model::artifact::{self, Manifest};
+use flowhound_model::artifact::Manifest;
 use flowhound_model::{Baseline, BaselineError, BaselineParams, DetectConfig};
 
 use crate::UsageError;
 use crate::cli::{AddressArgs, SourceArgs};
 use crate::config::{self, Secs};
+use crate::models::{self, ModelLocation, parse_model_arg};
 use crate::sources;
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Model directory to write: a new version DIR/<id>/, then DIR/CURRENT names it.
+    /// Model directory to write, local or s3://bucket/prefix/: a new version DIR/<id>/,
+    /// then DIR/CURRENT names it (models/README.md).
+    #[arg(long, value_name = "DIR", value_parser = parse_model_arg)]
+    pub model: ModelLocation,
+    /// Write the new version but leave CURRENT as it is (compare it, then `flowhound promote`).
     #[arg(long)]
-    pub model: PathBuf,
+    pub no_promote: bool,
+    /// Promotion gate: labels (JSON lines, a file or s3://bucket/key) of a labelled period.
+    /// The new model becomes current only if it detects every label the current model
+    /// detects in --gate-source; otherwise it is kept unpromoted and train exits with 3.
+    #[arg(long, value_name = "LABELS", requires = "gate_source", conflicts_with = "no_promote")]
+    pub gate_labels: Option<String>,
+    /// Flow logs of the gate's labelled period (files, directories or s3://; repeatable).
+    #[arg(long, value_name = "SOURCE", requires = "gate_labels")]
+    pub gate_source: Vec<String>,
     /// Feature window (e.g. 5m, 15m, 1h); the scorer uses the model's.
     #[arg(long, default_value_t = config::DEFAULT_WINDOW)]
     pub window: Secs,
@@ -137,8 +150,14 @@ pub fn extract(
     Ok((features, summary))
 }
 
-/// Fits a baseline and writes the model directory; shared by `train` and `demo`.
-pub fn fit_and_save(features: &Features, settings: &ModelSettings, dir: &Path) -> Result<(Baseline, Manifest)> {
+/// Fits a baseline and writes it as a new model version (made current when `promote`);
+/// shared by `train` and `demo`.
+pub fn fit_and_save(
+    features: &Features,
+    settings: &ModelSettings,
+    location: &ModelLocation,
+    promote: bool,
+) -> Result<(Baseline, Manifest)> {
     settings.detect.validate().map_err(|e| UsageError(format!("invalid [detect] settings: {e}")))?;
     let mut params = BaselineParams::new();
     if let Some(seed) = settings.seed {
@@ -148,7 +167,7 @@ pub fn fit_and_save(features: &Features, settings: &ModelSettings, dir: &Path) -
         BaselineError::Params(p) => anyhow::Error::new(UsageError(format!("invalid parameters: {p}"))),
         other => anyhow::Error::new(other).context("training failed"),
     })?;
-    let manifest = artifact::save(&baseline, dir).context("writing the model directory")?;
+    let manifest = models::save(location, &baseline, promote)?;
     Ok((baseline, manifest))
 }
 
@@ -164,14 +183,61 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     if features.rows.is_empty() {
         return Err(UsageError("no host windows in the training range (check SOURCE and --from/--to)".into()).into());
     }
-    let (baseline, manifest) = fit_and_save(&features, &settings, &args.model)?;
+    let gated = args.gate_labels.is_some();
+    let (baseline, manifest) = fit_and_save(&features, &settings, &args.model, !args.no_promote && !gated)?;
+    drop(features);
     print_summary(&baseline, &manifest, &args.model, started.elapsed().as_secs_f64());
+    if let Some(labels) = &args.gate_labels {
+        if !gate(args, labels, &baseline, &manifest)? {
+            println!(
+                "not promoted: the new model misses labels the current one detects; `flowhound promote --model {} {}` \
+                 overrides the gate",
+                args.model, manifest.id
+            );
+            return Ok(ExitCode::from(crate::EXIT_GATE_REFUSED));
+        }
+        models::promote(&args.model, &manifest.id)?;
+        println!("promoted     {} is the current model of {}", manifest.id, args.model);
+    } else if args.no_promote {
+        println!("not promoted: `flowhound promote --model {} {}` makes it current", args.model, manifest.id);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn print_summary(baseline: &Baseline, manifest: &Manifest, dir: &Path, secs: f64) {
+/// The promotion gate: scores the labelled gate source with the current model and the new
+/// one; passes when no label the current model detects is lost (or there is no current
+/// model). Prints the comparison.
+fn gate(args: &TrainArgs, labels: &str, baseline: &Baseline, manifest: &Manifest) -> Result<bool> {
+    let labels = crate::compare::read_labels(labels)?;
+    let Some(current_id) = models::current_id(&args.model)? else {
+        tracing::info!(model = %args.model, "no current model: the gate has nothing to lose");
+        return Ok(true);
+    };
+    if current_id == manifest.id {
+        return Ok(true);
+    }
+    let current = models::load(&args.model)?;
+    let source =
+        SourceArgs { sources: args.gate_source.clone(), from: None, to: None, last: None, ..args.source.clone() };
+    let candidate = (manifest.clone(), baseline.clone());
+    let models = [current, candidate];
+    let findings = crate::compare::score_models(&models, &source, &AddressBlocks::default(), &Default::default())?;
+    let comparison = crate::compare::compare(
+        (models[0].0.id.clone(), args.model.to_string(), &findings[0]),
+        (manifest.id.clone(), args.model.version(&manifest.id).to_string(), &findings[1]),
+        Some(&labels),
+        None,
+    );
+    print!("{}", crate::compare::render(&comparison));
+    for lost in &comparison.lost_labels {
+        tracing::warn!(detector = %lost.detector, host = %lost.host, peer = ?lost.peer, variant = %lost.variant, "gate: label lost by the new model");
+    }
+    Ok(comparison.lost_labels.is_empty())
+}
+
+pub fn print_summary(baseline: &Baseline, manifest: &Manifest, location: &ModelLocation, secs: f64) {
     let t = &baseline.train;
-    println!("model        {} in {}", manifest.id, dir.display());
+    println!("model        {} in {location}", manifest.id);
     println!("training     {} .. {} ({} days)", format_rfc3339(t.start), format_rfc3339(t.end), t.days);
     println!(
         "data         {} hosts, {} host windows of {} s, {} pair series, {} internal edge-windows, aggregation ~{} s",

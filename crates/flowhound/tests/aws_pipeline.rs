@@ -383,6 +383,7 @@ fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
 fn serve_counts_every_object_once_across_a_crash() {
     let Some(endpoint) = emulator() else { return };
     let (dir, shift) = recent_test_day();
+    let test_started = now();
     let tmp = tempfile::tempdir().unwrap();
     let (first, second, total) = split_objects(dir, 4, tmp.path());
     let bucket = unique("serve");
@@ -526,4 +527,22 @@ fn serve_counts_every_object_once_across_a_crash() {
     let lag_min = lag["lag_min"].iter().copied().reduce(f64::min).unwrap();
     let expected = now.saturating_sub(newest_end) as f64;
     assert!(lag_min <= expected && lag_min > expected - 120.0, "lag {lag_min} vs {expected}");
+
+    // Findings are stamped with the processing time, where alarms look: every incident
+    // opened or escalated is counted after the test started (at least once: the killed
+    // cycle's may be sent twice), none at the time of the data.
+    let reported = states.values().flatten().filter(|s| *s != "closed").count() as f64;
+    let mut finding_queries: Vec<Query<'static>> = Vec::new();
+    for detector in ["beaconing", "exfiltration", "lateral_movement"] {
+        for severity in ["high", "medium", "low"] {
+            let dims = vec![("Detector", detector.to_string()), ("Severity", severity.to_string())];
+            finding_queries.push((format!("{}_{severity}", &detector[..4]), "Findings", dims, "Sum"));
+        }
+    }
+    let total = |values: &std::collections::BTreeMap<String, Vec<f64>>| values.values().flatten().sum::<f64>();
+    let recent = total(&metric_values(&endpoint, &namespace, &finding_queries, test_started - 60, now + 60));
+    assert!(recent >= reported, "Findings {recent} after the start vs {reported} incidents reported");
+    let (day_start, _) = range(*shift);
+    let at_data_time = total(&metric_values(&endpoint, &namespace, &finding_queries, day_start, test_started - 120));
+    assert_eq!(at_data_time, 0.0, "no Findings stamped with the data's time");
 }

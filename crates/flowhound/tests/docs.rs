@@ -120,6 +120,7 @@ fn metrics_reference_names_what_is_published() {
         Metric::windows_scored(1, 0),
         Metric::records_processed(1, 0),
         Metric::records_malformed(1, 0),
+        Metric::model_refused(0),
         Metric::ingest_lag_seconds(1.0, 0),
     ];
     assert_eq!(rows.len(), code.len(), "{rows:?}");

@@ -8,13 +8,17 @@ use flowhound_features::Cidr;
 use serde::Deserialize;
 
 use crate::UsageError;
+use crate::models::ModelLocation;
+
+/// The environment variable holding the whole configuration when `--config` is not given.
+pub const CONFIG_ENV: &str = "FLOWHOUND_SERVE_TOML";
 
 /// The file as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
     queue_url: String,
-    model: PathBuf,
+    model: String,
     state_dir: Option<PathBuf>,
     findings: Option<String>,
     lateness: Option<String>,
@@ -47,7 +51,7 @@ pub enum FindingsOut {
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub queue_url: String,
-    pub model: PathBuf,
+    pub model: ModelLocation,
     pub state_dir: PathBuf,
     pub findings: FindingsOut,
     pub lateness: Duration,
@@ -113,7 +117,7 @@ impl ServeConfig {
         };
         Ok(ServeConfig {
             queue_url: file.queue_url,
-            model: base.join(file.model),
+            model: ModelLocation::parse(&file.model, Some(base)).map_err(|e| UsageError(format!("model: {e}")))?,
             state_dir: base.join(file.state_dir.unwrap_or_else(|| PathBuf::from("flowhound-state"))),
             findings,
             lateness: duration("lateness", file.lateness, Duration::from_secs(600))?,
@@ -134,6 +138,17 @@ impl ServeConfig {
             lag_interval,
             in_memory_gzip_bytes: file.in_memory_gzip_bytes.unwrap_or(flowhound_flowlog::DEFAULT_IN_MEMORY_GZIP_BYTES),
         })
+    }
+
+    /// The configuration in the environment variable `FLOWHOUND_SERVE_TOML` (a container's task
+    /// definition), relative paths taken from the working directory.
+    pub fn from_env() -> Result<ServeConfig, UsageError> {
+        let text = std::env::var(CONFIG_ENV).map_err(|_| {
+            UsageError(format!(
+                "serve needs --config FILE, or the TOML configuration in the environment variable {CONFIG_ENV}"
+            ))
+        })?;
+        ServeConfig::parse(&text, Path::new(".")).map_err(|e| UsageError(format!("{CONFIG_ENV}: {e}")))
     }
 
     pub fn read(path: &Path) -> Result<ServeConfig, UsageError> {
@@ -159,7 +174,7 @@ mod tests {
         assert_eq!(c.host_score_top, 20);
         assert_eq!(c.lag_interval, Duration::from_secs(60));
         assert!(c.publish);
-        assert_eq!(c.model, Path::new("/var/lib/flowhound/model"));
+        assert_eq!(c.model, ModelLocation::Local("/var/lib/flowhound/model".into()));
     }
 
     #[test]
@@ -169,6 +184,8 @@ mod tests {
         assert_eq!(c.findings, FindingsOut::File(PathBuf::from("/x/findings.jsonl")));
         assert_eq!(c.max_messages, 10);
         assert!(!c.skip_corrupt);
+        let c = ServeConfig::parse("queue_url = \"q\"\nmodel = \"s3://models/prod\"\n", Path::new("/x")).unwrap();
+        assert_eq!(c.model, ModelLocation::S3 { bucket: "models".into(), prefix: "prod/".into() });
         let c = ServeConfig::parse("queue_url = \"q\"\nmodel = \"m\"\ninternal = [\"10.9.0.0/16\"]\n", Path::new("/x"))
             .unwrap();
         assert_eq!(c.internal, vec!["10.9.0.0/16".parse::<Cidr>().unwrap()]);
@@ -179,6 +196,7 @@ mod tests {
             "queue_url = \"q\"\nmodel = \"m\"\nlateness = \"soon\"",
             "queue_url = \"q\"\nmodel = \"m\"\nlag_interval = \"0s\"",
             "queue_url = \"q\"\nmodel = \"m\"\nunknown = 1",
+            "queue_url = \"q\"\nmodel = \"s3://Bad_Bucket/m\"",
             "queue_url = \"q\"\nmodel = \"m\"\ninternal = [\"10.0.0.0/33\"]",
             "queue_url = \"q\"\nmodel = \"m\"\nexternal = [\"nope\"]",
         ] {

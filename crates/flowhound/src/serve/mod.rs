@@ -16,12 +16,12 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Args;
 use flowhound_aws::cloudwatch::{Metric, Publisher};
-use flowhound_aws::s3::{S3Client, S3Opener, S3Options};
+use flowhound_aws::s3::{S3Client, S3Error, S3Opener, S3Options};
 use flowhound_aws::sqs::{ConsumerOptions, Notification, SqsConsumer};
 use flowhound_aws::{AwsOptions, load_config};
 use flowhound_features::{FeatureConfig, FeatureState, Features};
@@ -31,43 +31,136 @@ use flowhound_model::detect;
 use flowhound_model::{Baseline, Safelist};
 
 use crate::metrics::{self, PublishSettings, Scored, now_secs};
+use crate::models::{ModelLocation, S3Models};
 use checkpoint::{Checkpoint, LedgerEntry, StateDir};
 use config::{FindingsOut, ServeConfig};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// TOML configuration (see docs/serve.md and deploy/serve.example.toml).
+    /// TOML configuration (see docs/serve.md and deploy/serve.example.toml). Without it, the
+    /// whole configuration is read from the environment variable FLOWHOUND_SERVE_TOML.
     #[arg(long)]
-    pub config: PathBuf,
+    pub config: Option<PathBuf>,
+}
+
+/// Where the model is read from: a local model directory or S3.
+#[derive(Debug)]
+enum ModelStore {
+    Local(PathBuf),
+    S3(S3Models),
+}
+
+impl ModelStore {
+    async fn load(&self) -> Result<(Manifest, Baseline)> {
+        match self {
+            ModelStore::Local(dir) => Ok(flowhound_model::artifact::load(dir)?),
+            ModelStore::S3(models) => models.load().await,
+        }
+    }
+
+    /// Version `id` of the model directory, verified.
+    async fn load_version(&self, id: &str) -> Result<(Manifest, Baseline)> {
+        match self {
+            ModelStore::Local(dir) => Ok(flowhound_model::artifact::load(&dir.join(id))?),
+            ModelStore::S3(models) => models.load_version_id(id).await,
+        }
+    }
+
+    /// The current model's id, unverified (the cheap check for a new model).
+    async fn current_id(&self) -> Result<String> {
+        match self {
+            ModelStore::Local(dir) => flowhound_model::artifact::current_id(dir)
+                .ok_or_else(|| anyhow::anyhow!("{}: no readable model manifest", dir.display())),
+            ModelStore::S3(models) => {
+                models.current_id().await?.ok_or_else(|| anyhow::anyhow!("no model at {}", models.location()))
+            }
+        }
+    }
+}
+
+/// Whether a failure to read a new model is the store's (retry at the next check) rather
+/// than the model's (refuse it).
+fn store_failure(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        matches!(e.downcast_ref::<S3Error>(), Some(S3Error::Request { .. } | S3Error::Body { .. }))
+            || e.downcast_ref::<std::io::Error>().is_some()
+    })
 }
 
 /// The model in use and how to tell a new one.
 #[derive(Debug)]
 struct Model {
+    store: ModelStore,
     manifest: Manifest,
     baseline: Baseline,
     checked: Instant,
+    /// The id of a new model that was refused: not fetched again while the pointer names it.
+    refused: Option<String>,
 }
 
 impl Model {
-    fn load(cfg: &ServeConfig) -> Result<Model> {
-        let (manifest, baseline) = crate::score::load_model(&cfg.model)?;
-        tracing::info!(model = %manifest.id, dir = %cfg.model.display(), "model loaded");
-        Ok(Model { manifest, baseline, checked: Instant::now() })
+    /// The current model; if it is refused and the checkpoint names the model that scored
+    /// last (`last_id`), that version instead, so a restart while the pointer names a bad
+    /// model keeps detecting (and `ModelRefused` keeps the alarm on) rather than crash-looping.
+    async fn start(store: ModelStore, location: &ModelLocation, last_id: Option<&str>) -> Result<Model> {
+        let err = match store.load().await {
+            Ok((manifest, baseline)) => {
+                tracing::info!(model = %manifest.id, location = %location, "model loaded");
+                return Ok(Model { store, manifest, baseline, checked: Instant::now(), refused: None });
+            }
+            Err(err) => err.context(format!("refusing model {location}")),
+        };
+        let Some(last_id) = last_id.filter(|id| flowhound_model::artifact::is_model_id(id)) else { return Err(err) };
+        let (manifest, baseline) = match store.load_version(last_id).await {
+            Ok(loaded) => loaded,
+            Err(fallback) => {
+                tracing::error!(
+                    error = format!("{fallback:#}"),
+                    model = last_id,
+                    "the checkpoint's model is refused too"
+                );
+                return Err(err);
+            }
+        };
+        let refused = store.current_id().await.ok();
+        tracing::error!(
+            error = format!("{err:#}"),
+            model = %manifest.id,
+            "current model refused at start; scoring with the checkpoint's model until a good one is promoted"
+        );
+        // Checked at once: the first check publishes ModelRefused.
+        let checked = Instant::now().checked_sub(Duration::from_secs(86_400)).unwrap_or_else(Instant::now);
+        Ok(Model { store, manifest, baseline, checked, refused })
     }
 
-    /// Loads a new model when the current model's id changed (`train` repointed `CURRENT`); a model that fails
-    /// verification or needs other features is refused and the current one kept.
-    fn refresh(&mut self, cfg: &ServeConfig) {
+    /// Loads a new model when the current model's id changed (`train` or `promote`
+    /// repointed `CURRENT`). A model that fails verification or needs other features is
+    /// refused and the current one kept; returns true while the pointer names a refused
+    /// model (the `ModelRefused` metric), so its alarm stays on until the pointer is fixed.
+    async fn refresh(&mut self, cfg: &ServeConfig) -> bool {
         if self.checked.elapsed() < cfg.model_check {
-            return;
+            return false;
         }
         self.checked = Instant::now();
-        let id = flowhound_model::artifact::current_id(&cfg.model);
-        if id.as_deref() == Some(self.manifest.id.as_str()) {
-            return;
+        let id = match self.store.current_id().await {
+            Ok(id) => id,
+            Err(err) if store_failure(&err) => {
+                tracing::warn!(error = format!("{err:#}"), "model pointer not read; checking again later");
+                return false;
+            }
+            Err(err) => {
+                tracing::error!(error = format!("{err:#}"), current = %self.manifest.id, "model pointer unreadable; keeping the current model");
+                return true;
+            }
+        };
+        if id == self.manifest.id {
+            self.refused = None;
+            return false;
         }
-        match crate::score::load_model(&cfg.model) {
+        if self.refused.as_deref() == Some(id.as_str()) {
+            return true;
+        }
+        match self.store.load().await {
             Ok((manifest, baseline)) => {
                 let same_features = baseline.train.window_secs == self.baseline.train.window_secs
                     && baseline.detect.horizon_secs == self.baseline.detect.horizon_secs
@@ -76,15 +169,26 @@ impl Model {
                     tracing::info!(old = %self.manifest.id, new = %manifest.id, "new model loaded");
                     self.manifest = manifest;
                     self.baseline = baseline;
+                    self.refused = None;
+                    false
                 } else {
                     tracing::error!(
                         model = %manifest.id,
-                        "new model refused: its window, horizon or address blocks differ from the running state's; keeping the current model"
+                        current = %self.manifest.id,
+                        "new model refused: its window, horizon or address blocks differ from the running state's; keeping the current model (restart serve with an empty state_dir to change them)"
                     );
+                    self.refused = Some(manifest.id);
+                    true
                 }
             }
+            Err(err) if store_failure(&err) => {
+                tracing::warn!(error = format!("{err:#}"), model = %id, "new model not read; trying again later");
+                false
+            }
             Err(err) => {
-                tracing::error!(error = format!("{err:#}"), current = %self.manifest.id, "new model refused; keeping the current model");
+                tracing::error!(error = format!("{err:#}"), model = %id, current = %self.manifest.id, "new model refused; keeping the current model");
+                self.refused = Some(id);
+                true
             }
         }
     }
@@ -108,8 +212,26 @@ struct Server {
 }
 
 pub fn run(args: &ServeArgs) -> Result<ExitCode> {
-    let cfg = ServeConfig::read(&args.config)?;
-    let model = Model::load(&cfg)?;
+    let cfg = match &args.config {
+        Some(path) => ServeConfig::read(path)?,
+        None => ServeConfig::from_env()?,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("flowhound-serve")
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    let aws = runtime.block_on(load_config(&AwsOptions::default()));
+    let s3 = S3Client::new(&aws, S3Options::default());
+    let store = match &cfg.model {
+        ModelLocation::Local(dir) => ModelStore::Local(dir.clone()),
+        ModelLocation::S3 { bucket, prefix } => ModelStore::S3(S3Models::new(s3.clone(), bucket, prefix)),
+    };
+    let state_dir = StateDir::open(&cfg.state_dir)?;
+    let saved = state_dir.load()?;
+    let last_id = saved.as_ref().map(|c| c.model_id.clone());
+    let model = runtime.block_on(Model::start(store, &cfg.model, last_id.as_deref()))?;
     let safelist = crate::score::read_safelist(cfg.safelist.as_deref())?;
     let given = flowhound_features::AddressBlocks { internal: cfg.internal.clone(), external: cfg.external.clone() };
     let blocks = crate::train::blocks_for_model(&model.baseline.train.addresses, given)?;
@@ -118,8 +240,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         model.baseline.detect.horizon_secs,
         &blocks,
     )?);
-    let state_dir = StateDir::open(&cfg.state_dir)?;
-    let checkpoint = match state_dir.load()? {
+    let checkpoint = match saved {
         Some(mut c) => {
             c.features = c.features.resume(Arc::clone(&feature_cfg)).context("resuming the checkpoint")?;
             tracing::info!(objects = c.ledger.len(), watermark = c.watermark, "checkpoint loaded");
@@ -142,13 +263,6 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         FindingsOut::File(path) => Some(checkpoint::open_findings(path, checkpoint.findings_bytes)?),
         FindingsOut::Stdout => None,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("flowhound-serve")
-        .enable_all()
-        .build()
-        .context("cannot start the runtime")?;
-    let aws = runtime.block_on(load_config(&AwsOptions::default()));
     let consumer = SqsConsumer::new(
         &aws,
         cfg.queue_url.clone(),
@@ -159,7 +273,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
             ..ConsumerOptions::default()
         },
     );
-    let opener = S3Opener::new(S3Client::new(&aws, S3Options::default()), runtime.handle().clone());
+    let opener = S3Opener::new(s3, runtime.handle().clone());
     let publisher = if cfg.publish {
         let settings = PublishSettings { namespace: cfg.namespace.clone(), host_score_top_n: cfg.host_score_top };
         Some(metrics::publisher(&runtime, &settings)?)
@@ -220,7 +334,9 @@ impl Server {
                 received = self.consumer.receive() => received?,
                 _ = &mut shutdown => break,
             };
-            self.model.refresh(&self.cfg);
+            if self.model.refresh(&self.cfg).await {
+                self.publish_model_refused().await;
+            }
             if messages.is_empty() {
                 self.publish_lag_if_due().await;
                 continue;
@@ -348,6 +464,7 @@ impl Server {
             records: summary.records,
             malformed: summary.malformed,
             records_at: now,
+            at: Some(now),
             newest_end: c.newest_end,
             ..Scored::default()
         };
@@ -410,6 +527,15 @@ impl Server {
         self.state_dir.mark_published(seq)?;
         self.lag_published = Some(Instant::now());
         Ok(())
+    }
+
+    /// Sends `ModelRefused`; a failure is logged (the next check sends it again while
+    /// the pointer names the refused model).
+    async fn publish_model_refused(&self) {
+        let Some(publisher) = &self.publisher else { return };
+        if let Err(err) = metrics::publish(publisher, vec![Metric::model_refused(now_secs())]).await {
+            tracing::warn!(error = format!("{err:#}"), "ModelRefused not published");
+        }
     }
 
     /// Sends `IngestLagSeconds` alone when no cycle has sent it for `lag_interval`: the
