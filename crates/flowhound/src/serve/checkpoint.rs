@@ -52,10 +52,12 @@ pub struct Checkpoint {
     pub incidents: flowhound_model::incident::Tracker,
 }
 
-/// Paths inside the state folder.
+/// Paths inside the state folder, held under its lock.
 #[derive(Debug, Clone)]
 pub struct StateDir {
     dir: PathBuf,
+    /// `.lock`, locked for as long as serve runs (the OS releases it when serve dies).
+    _lock: std::sync::Arc<std::fs::File>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -64,9 +66,31 @@ struct Published {
 }
 
 impl StateDir {
+    /// Opens (creating) the state folder and takes its lock: two serve processes on one
+    /// state would split the queue's objects between diverging states and overwrite each
+    /// other's checkpoints, so the second one refuses to start. The lock is advisory
+    /// (`flock`), which local filesystems and EFS (NFSv4) both honour.
     pub fn open(dir: &Path) -> Result<StateDir> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating state folder {}", dir.display()))?;
-        Ok(StateDir { dir: dir.to_path_buf() })
+        let path = dir.join(".lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+                "state folder {} is in use by another serve ({} is locked): one state, one serve",
+                dir.display(),
+                path.display()
+            ),
+            Err(std::fs::TryLockError::Error(err)) => {
+                return Err(err).with_context(|| format!("locking {}", path.display()));
+            }
+        }
+        Ok(StateDir { dir: dir.to_path_buf(), _lock: std::sync::Arc::new(file) })
     }
 
     fn checkpoint_path(&self) -> PathBuf {
@@ -206,9 +230,10 @@ mod tests {
         let cfg = Arc::new(FeatureConfig::new(900, 86_400, &[]).unwrap());
         assert!(loaded.features.resume(cfg).is_ok());
         // No temporary file is left behind.
-        let names: Vec<String> =
+        let mut names: Vec<String> =
             std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-        assert_eq!(names, vec!["checkpoint.json".to_string()]);
+        names.sort();
+        assert_eq!(names, vec![".lock".to_string(), "checkpoint.json".to_string()]);
         assert_eq!(state.published_seq().unwrap(), 0);
         state.mark_published(2).unwrap();
         assert_eq!(state.published_seq().unwrap(), 2);
@@ -240,5 +265,19 @@ mod tests {
         assert_eq!(prune_ledger(&mut ledger, 1000 + 86_400, 86_400), 0);
         assert_eq!(prune_ledger(&mut ledger, 1001 + 86_400, 86_400), 1);
         assert!(ledger.is_empty());
+    }
+
+    #[test]
+    fn one_state_folder_one_serve() {
+        let tmp = tempfile::tempdir().unwrap();
+        let first = StateDir::open(tmp.path()).unwrap();
+        let err = StateDir::open(tmp.path()).unwrap_err().to_string();
+        assert!(err.contains("is in use by another serve"), "{err}");
+        // A clone (the same serve) shares the lock; dropping every handle releases it.
+        let clone = first.clone();
+        drop(first);
+        assert!(StateDir::open(tmp.path()).is_err());
+        drop(clone);
+        StateDir::open(tmp.path()).unwrap();
     }
 }
