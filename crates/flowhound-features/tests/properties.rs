@@ -131,6 +131,39 @@ proptest! {
         prop_assert_eq!(&ba.finish(), &whole);
     }
 
+    /// The partitioned read of docs/scale.md: each part goes through serialisation (the
+    /// feature-state file's body) and back before the merge, in a random order of parts.
+    #[test]
+    fn serialised_partials_of_random_splits_merge_to_the_whole(
+        specs in prop::collection::vec(spec(), 0..60),
+        cuts in prop::collection::vec(0usize..60, 0..5),
+        order in any::<u64>(),
+    ) {
+        let cfg = Arc::new(FeatureConfig::default());
+        let whole = run(&specs, 3);
+        let mut bounds: Vec<usize> = cuts.into_iter().map(|c| c.min(specs.len())).collect();
+        bounds.push(0);
+        bounds.push(specs.len());
+        bounds.sort_unstable();
+        let mut parts: Vec<FeatureState> = bounds
+            .windows(2)
+            .map(|w| {
+                let mut part = FeatureState::new(cfg.clone());
+                feed(&mut part, &specs[w[0]..w[1]], 3);
+                let bytes = serde_json::to_vec(&part).unwrap();
+                let back: FeatureState = serde_json::from_slice(&bytes).unwrap();
+                back.resume(cfg.clone()).unwrap()
+            })
+            .collect();
+        let rotate = (order as usize) % parts.len();
+        parts.rotate_left(rotate);
+        let mut merged = FeatureState::new(cfg.clone());
+        for part in parts {
+            merged.merge(part);
+        }
+        prop_assert_eq!(&merged.finish(), &whole);
+    }
+
     #[test]
     fn leaving_out_tables_changes_no_row(specs in prop::collection::vec(spec(), 0..80), edges in any::<bool>(), pairs in any::<bool>()) {
         let whole = run(&specs, 5);

@@ -44,6 +44,8 @@ pub enum Command {
     Score(crate::score::ScoreArgs),
     /// Sweep historical logs without a clean period: the data is its own baseline (a model adds history).
     Hunt(crate::hunt::HuntArgs),
+    /// Merge feature states of disjoint partitions (extract --state-out) into one.
+    Merge(crate::partial::MergeArgs),
     /// Score the same flow logs with two models: findings added, removed and re-scored, and with labels recall and precision.
     Compare(crate::compare::CompareArgs),
     /// Verify a model version and make it the current one of its model directory (or roll back).
@@ -59,7 +61,7 @@ pub enum Command {
 pub struct SourceArgs {
     /// Files (.log.gz, .gz, .log, .txt, .parquet), directories (read recursively), s3://bucket/prefix
     /// (every object below it; standard AWS credentials and AWS_ENDPOINT_URL*), or - for stdin.
-    #[arg(value_name = "SOURCE", required = true)]
+    #[arg(value_name = "SOURCE")]
     pub sources: Vec<String>,
     /// Keep records whose start is at or after this time (RFC 3339 or epoch seconds).
     #[arg(long)]
@@ -96,6 +98,15 @@ pub struct InspectArgs {
     /// Malformed lines to show with their file and line number.
     #[arg(long, default_value_t = 10)]
     pub samples: usize,
+}
+
+/// Feature states instead of SOURCE (docs/scale.md).
+#[derive(Debug, Args, Clone, Default)]
+pub struct StateArgs {
+    /// Read feature states written by `extract --state-out` (or `merge`) instead of SOURCE:
+    /// the partials of a partitioned read, merged here (repeatable).
+    #[arg(long = "state", value_name = "FILE", conflicts_with_all = ["sources", "from", "to", "last"])]
+    pub states: Vec<std::path::PathBuf>,
 }
 
 /// Which addresses are inside the monitored estate (docs/features.md, "Internal and external").

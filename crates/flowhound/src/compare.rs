@@ -214,7 +214,7 @@ pub fn score_models(
         let at = match extracted.iter().position(|(k, _)| *k == key) {
             Some(at) => at,
             None => {
-                let (features, _) = extract(source, key.0, key.1, &key.2)?;
+                let (features, _) = extract(source, &[], key.0, key.1, &key.2)?;
                 extracted.push((key, features));
                 extracted.len() - 1
             }

@@ -63,6 +63,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     let settings = ModelSettings::default();
     let (train_features, _) = extract(
         &source(&args.out.join("train")),
+        &[],
         crate::config::DEFAULT_WINDOW.0,
         settings.detect.horizon_secs,
         &AddressBlocks::default(),
@@ -76,8 +77,13 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     println!("3/4 scoring {}", args.out.join("test").display());
     let findings_path = args.out.join("findings.jsonl");
     let test_source = source(&args.out.join("test"));
-    let (test_features, test_summary) =
-        extract(&test_source, baseline.train.window_secs, baseline.detect.horizon_secs, &baseline.train.addresses)?;
+    let (test_features, test_summary) = extract(
+        &test_source,
+        &[],
+        baseline.train.window_secs,
+        baseline.detect.horizon_secs,
+        &baseline.train.addresses,
+    )?;
     let result = score_and_write(
         &baseline,
         &manifest,

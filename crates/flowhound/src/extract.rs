@@ -24,7 +24,7 @@ use parquet::file::properties::WriterProperties;
 use serde::Serialize;
 
 use crate::UsageError;
-use crate::cli::{AddressArgs, SourceArgs};
+use crate::cli::{AddressArgs, SourceArgs, StateArgs};
 use crate::config::{self, Secs};
 use crate::sources;
 
@@ -32,9 +32,19 @@ use crate::sources;
 pub struct ExtractArgs {
     #[command(flatten)]
     pub source: SourceArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
     /// Output file; the format follows the extension: .parquet, .csv or .jsonl.
-    #[arg(long)]
-    pub out: PathBuf,
+    #[arg(long, required_unless_present = "state_out")]
+    pub out: Option<PathBuf>,
+    /// Write the mergeable feature state of SOURCE instead of tables: a partial for
+    /// `merge` and for `train`/`score`/`hunt`/`extract --state` (docs/scale.md).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["out", "pairs_out", "edges_out", "states"])]
+    pub state_out: Option<PathBuf>,
+    /// With --state-out: read only the K-th of N partitions of the objects, a run of
+    /// consecutive hours (docs/scale.md).
+    #[arg(long, value_name = "K/N", requires = "state_out")]
+    pub partition: Option<crate::partial::Partition>,
     /// Feature window (e.g. 5m, 15m, 1h); must divide a day.
     #[arg(long, default_value_t = config::DEFAULT_WINDOW)]
     pub window: Secs,
@@ -190,10 +200,74 @@ struct Written {
     stats: ExtractStats,
 }
 
+/// `extract --state-out`: the partition's objects read into one open state, written whole.
+fn run_state_out(args: &ExtractArgs, path: &Path) -> Result<ExitCode> {
+    let settings = crate::train::read_settings(args.config.as_deref())?;
+    let blocks = crate::train::address_blocks(&settings, &args.addresses);
+    // Every table: the state feeds train and hunt, which need pairs and edges.
+    let cfg = Arc::new(crate::train::feature_config(args.window.0, args.horizon.0, &blocks)?);
+    let mut plan = sources::plan(&args.source)?;
+    let listed = plan.objects.len();
+    if let Some(p) = args.partition {
+        plan.objects = crate::partial::select(std::mem::take(&mut plan.objects), p);
+        tracing::info!(partition = %p, objects = plan.objects.len(), of = listed, "partition selected");
+    }
+    let started = std::time::Instant::now();
+    let (state, summary) = crate::partial::read_state(&plan, &cfg, args.source.skip_corrupt)?;
+    let host_windows = state.host_windows();
+    crate::partial::StateFile {
+        config: crate::partial::StateConfig::of(&cfg),
+        partitions: args.partition.into_iter().collect(),
+        totals: crate::partial::Totals::of(&summary),
+        state,
+    }
+    .write(path)?;
+    tracing::info!(
+        objects = summary.objects,
+        records = summary.records,
+        host_windows,
+        bytes = std::fs::metadata(path).map_or(0, |m| m.len()),
+        seconds = format!("{:.3}", started.elapsed().as_secs_f64()),
+        out = %path.display(),
+        "feature state written"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `extract --state FILE...`: the tables of merged feature states.
+fn run_from_states(args: &ExtractArgs, format: Format, cfg: &FeatureConfig) -> Result<ExitCode> {
+    let merged = crate::partial::StateFile::read_all(&args.state.states)?;
+    merged.check(&crate::partial::StateConfig::of(cfg))?;
+    let mut outputs = Outputs::create(args, format)?;
+    let mut features = merged.state.finish();
+    let pairs = std::mem::take(&mut features.pairs);
+    let mut written = Written::default();
+    if let Err(e) = outputs.write(&features, &pairs, &mut written) {
+        outputs.remove();
+        return Err(e.context("writing the output"));
+    }
+    outputs.close().context("writing the output")?;
+    tracing::info!(
+        records = merged.totals.records,
+        rows = written.rows,
+        pairs = written.pairs,
+        edges = written.edges,
+        "features extracted from feature states"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(args: &ExtractArgs) -> Result<ExitCode> {
+    if let Some(path) = &args.state_out {
+        return run_state_out(args, path);
+    }
+    let Some(out) = &args.out else { return Err(UsageError("--out FILE or --state-out FILE is needed".into()).into()) };
     // Refuse bad options before reading anything.
-    let format = format_of(&args.out)?;
+    let format = format_of(out)?;
     let cfg = Arc::new(config(args)?);
+    if !args.state.states.is_empty() {
+        return run_from_states(args, format, &cfg);
+    }
     let plan = sources::plan(&args.source)?;
     let started = std::time::Instant::now();
     let outputs = Outputs::create(args, format)?;
@@ -235,7 +309,7 @@ pub fn run(args: &ExtractArgs) -> Result<ExitCode> {
         untimed = s.untimed,
         interfaces_unresolved = s.interfaces_unresolved,
         seconds = format!("{read_secs:.3}"),
-        out = %args.out.display(),
+        out = %out.display(),
         "features extracted"
     );
     let refused = s.host_windows_refused + s.edges_refused + s.pairs_refused + s.set_overflow + s.events_dropped;
@@ -311,7 +385,8 @@ impl Outputs {
                 paths.push((dest.to_path_buf(), tmp));
                 anyhow::Ok(file)
             };
-            let rows = RowSink::new(open(&args.out)?, format)?;
+            let out = args.out.as_deref().context("--out FILE is needed")?;
+            let rows = RowSink::new(open(out)?, format)?;
             let pairs = args.pairs_out.as_deref().map(&mut open).transpose()?.map(BufWriter::new);
             let edges = args.edges_out.as_deref().map(&mut open).transpose()?.map(BufWriter::new);
             anyhow::Ok((rows, pairs, edges))

@@ -15,7 +15,7 @@ use flowhound_model::detect;
 use flowhound_model::{BaselineError, BaselineParams, Finding};
 
 use crate::UsageError;
-use crate::cli::{AddressArgs, SourceArgs};
+use crate::cli::{AddressArgs, SourceArgs, StateArgs};
 use crate::config::{self, Secs};
 use crate::models::{ModelLocation, parse_model_arg};
 use crate::score::{counts_by_detector, ranked, read_safelist, write_findings, write_findings_file};
@@ -25,6 +25,8 @@ use crate::train::{address_blocks, blocks_for_model, extract, read_settings};
 pub struct HuntArgs {
     #[command(flatten)]
     pub source: SourceArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
     /// Model directory written by `flowhound train` (local or s3://bucket/prefix/), to add
     /// its history; without one the hunted data is its own baseline (each day judged
     /// against the others).
@@ -72,8 +74,13 @@ pub fn run(args: &HuntArgs) -> Result<ExitCode> {
             }
             baseline.detect.validate().map_err(|e| UsageError(format!("--horizon: {e}")))?;
             let blocks = blocks_for_model(&baseline.train.addresses, given)?;
-            let (features, summary) =
-                extract(&args.source, baseline.train.window_secs, baseline.detect.horizon_secs, &blocks)?;
+            let (features, summary) = extract(
+                &args.source,
+                &args.state.states,
+                baseline.train.window_secs,
+                baseline.detect.horizon_secs,
+                &blocks,
+            )?;
             let scored = detect::score(&baseline, &features, &safelist, &manifest.id);
             (scored, manifest.id, baseline, features, summary)
         }
@@ -82,7 +89,8 @@ pub fn run(args: &HuntArgs) -> Result<ExitCode> {
                 detect_cfg.horizon_secs = h;
             }
             detect_cfg.validate().map_err(|e| UsageError(format!("invalid detector settings: {e}")))?;
-            let (features, summary) = extract(&args.source, args.window.0, detect_cfg.horizon_secs, &given)?;
+            let (features, summary) =
+                extract(&args.source, &args.state.states, args.window.0, detect_cfg.horizon_secs, &given)?;
             if features.rows.is_empty() {
                 return Err(
                     UsageError("no host windows in the hunted range (check SOURCE and --from/--to)".into()).into()

@@ -14,6 +14,7 @@ mod inspect;
 mod logging;
 mod metrics;
 mod models;
+mod partial;
 mod report;
 mod score;
 mod serve;
@@ -71,6 +72,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Demo(args) => demo::run(&args),
         Command::Compare(args) => compare::run(&args),
         Command::Promote(args) => models::run_promote(&args),
+        Command::Merge(args) => partial::run_merge(&args),
         Command::Serve(args) => serve::run(&args),
     };
     match outcome {

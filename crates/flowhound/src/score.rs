@@ -14,7 +14,7 @@ use flowhound_model::detect::{self, ScoreOutput};
 use flowhound_model::{Baseline, Finding, Safelist};
 
 use crate::UsageError;
-use crate::cli::{AddressArgs, SourceArgs};
+use crate::cli::{AddressArgs, SourceArgs, StateArgs};
 use crate::config::Secs;
 use crate::metrics::{self, PublishSettings, Scored};
 use crate::models::{ModelLocation, parse_model_arg};
@@ -24,6 +24,8 @@ use crate::train::extract;
 pub struct ScoreArgs {
     #[command(flatten)]
     pub source: SourceArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
     /// Model directory written by `flowhound train` (local or s3://bucket/prefix/), or one
     /// version of it (DIR/<id>).
     #[arg(long, value_name = "DIR", value_parser = parse_model_arg)]
@@ -149,7 +151,8 @@ pub fn run(args: &ScoreArgs) -> Result<ExitCode> {
     } else {
         None
     };
-    let (features, summary) = extract(&args.source, baseline.train.window_secs, baseline.detect.horizon_secs, &blocks)?;
+    let (features, summary) =
+        extract(&args.source, &args.state.states, baseline.train.window_secs, baseline.detect.horizon_secs, &blocks)?;
     let extracted = started.elapsed().as_secs_f64();
     let result = score_and_write(&baseline, &manifest, &features, &safelist, args.findings.as_deref())?;
     if let Some(path) = &args.report {

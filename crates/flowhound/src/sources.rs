@@ -51,6 +51,9 @@ pub struct Plan {
 }
 
 pub fn plan(args: &SourceArgs) -> Result<Plan> {
+    if args.sources.is_empty() {
+        return Err(UsageError("no SOURCE given (files, directories, s3://bucket/prefix, or -)".into()).into());
+    }
     let (from, to) = match args.last {
         Some(last) => {
             let to = crate::metrics::now_secs() / 3600 * 3600;

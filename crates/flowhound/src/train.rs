@@ -15,7 +15,7 @@ use flowhound_model::artifact::Manifest;
 use flowhound_model::{Baseline, BaselineError, BaselineParams, DetectConfig};
 
 use crate::UsageError;
-use crate::cli::{AddressArgs, SourceArgs};
+use crate::cli::{AddressArgs, SourceArgs, StateArgs};
 use crate::config::{self, Secs};
 use crate::models::{self, ModelLocation, parse_model_arg};
 use crate::sources;
@@ -24,6 +24,8 @@ use crate::sources;
 pub struct TrainArgs {
     #[command(flatten)]
     pub source: SourceArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
     /// Model directory to write, local or s3://bucket/prefix/: a new version DIR/<id>/,
     /// then DIR/CURRENT names it (models/README.md).
     #[arg(long, value_name = "DIR", value_parser = parse_model_arg)]
@@ -119,11 +121,29 @@ pub fn feature_config(
 /// detector's) and address blocks.
 pub fn extract(
     source: &SourceArgs,
+    states: &[PathBuf],
     window_secs: u64,
     horizon_secs: u64,
     blocks: &AddressBlocks,
 ) -> Result<(Features, ScanSummary)> {
     let cfg = feature_config(window_secs, horizon_secs, blocks)?;
+    if !states.is_empty() {
+        // The same features as reading the partials' objects here: the merged state
+        // finished at once, pairs in the order `read_features` gives them.
+        let merged = crate::partial::StateFile::read_all(states)?;
+        merged.check(&crate::partial::StateConfig::of(&cfg))?;
+        let mut features = merged.state.finish();
+        features.pairs.sort_by_key(|p| (p.host, p.peer, p.port, p.protocol, p.horizon_start));
+        tracing::info!(
+            states = states.len(),
+            records = merged.totals.records,
+            rows = features.rows.len(),
+            pairs = features.pairs.len(),
+            edges = features.edges.len(),
+            "features from feature states"
+        );
+        return Ok((features, merged.totals.summary()));
+    }
     let plan = sources::plan(source)?;
     if plan.objects.is_empty() {
         return Err(UsageError("no flow-log objects found in the given SOURCE".into()).into());
@@ -179,7 +199,8 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
         settings.seed = Some(seed);
     }
     let blocks = address_blocks(&settings, &args.addresses);
-    let (features, _) = extract(&args.source, args.window.0, settings.detect.horizon_secs, &blocks)?;
+    let (features, _) =
+        extract(&args.source, &args.state.states, args.window.0, settings.detect.horizon_secs, &blocks)?;
     if features.rows.is_empty() {
         return Err(UsageError("no host windows in the training range (check SOURCE and --from/--to)".into()).into());
     }

@@ -1,0 +1,406 @@
+//! Feature state as a file: the mergeable partial of `extract --state-out`, its merge
+//! (`flowhound merge`), and its use by `extract`, `train`, `score` and `hunt --state`
+//! instead of SOURCE, so one period can be read by many workers (docs/scale.md).
+//!
+//! A file is one header line, `{"format":"flowhound-feature-state","version":1,"bytes":N,
+//! "sha256":"…"}`, then N bytes of gzip-compressed JSON: the feature configuration it was
+//! made with (window, horizon, declared address blocks), the read totals, the partitions
+//! it covers, and the open [`FeatureState`]. Loading checks the version, the size and the
+//! sha256 before parsing, and refuses a state made with another configuration than the
+//! command's. Partials over disjoint objects merge exactly (the feature crate's merge);
+//! the same partition given twice is refused. States of separate SOURCEs (one day each,
+//! say) merge too: that their objects are disjoint is then the caller's to ensure.
+//!
+//! `--partition K/N` splits the objects by hour: the distinct hours of the objects' key
+//! times (the 5-minute bucket of the AWS file name, else the key's hour or day) are
+//! sorted and cut into N runs of consecutive hours; partition K reads the K-th run.
+//! Contiguous time keeps each worker's state to its own hours (only windows and pair
+//! horizons at the cut are shared, and merged exactly), where a split by key hash would
+//! make every worker hold every window of the period. Objects whose name tells no time
+//! go by a hash of the name. Every worker lists the same SOURCE, so all compute the same cut.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use flowhound_features::{AddressBlocks, FEATURE_SCHEMA_VERSION, FeatureConfig, FeatureState};
+use flowhound_flowlog::{ObjectRef, Partial, ScanSummary};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::UsageError;
+
+/// Format name in the header line.
+const FORMAT: &str = "flowhound-feature-state";
+/// Version of the file layout and of the meaning of its body; bump on any change.
+pub const STATE_FILE_VERSION: u32 = 1;
+
+/// `K/N`: the K-th of N partitions (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
+pub struct Partition {
+    pub k: u32,
+    pub n: u32,
+}
+
+impl std::str::FromStr for Partition {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Partition, String> {
+        let bad = || format!("{text:?}: expected K/N with 1 <= K <= N, e.g. 3/8");
+        let (k, n) = text.split_once('/').ok_or_else(bad)?;
+        let (k, n): (u32, u32) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        if k == 0 || k > n {
+            return Err(bad());
+        }
+        Ok(Partition { k, n })
+    }
+}
+
+impl std::fmt::Display for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.k, self.n)
+    }
+}
+
+/// The hour an object's name tells, if any.
+fn object_hour(object: &ObjectRef) -> Option<u64> {
+    let key = object.key.as_ref()?;
+    if let Some(t) = key.file_time {
+        return Some(t / 3600);
+    }
+    let days = flowhound_flowlog::time::days_from_civil(key.year, key.month, key.day);
+    let days = u64::try_from(days).ok()?;
+    Some(days * 24 + u64::from(key.hour.unwrap_or(0)))
+}
+
+/// FNV-1a of a name: a stable hash (the standard library's is randomised per process).
+fn name_hash(name: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// The objects of partition `p` (see the module documentation), in their listed order.
+pub fn select(objects: Vec<ObjectRef>, p: Partition) -> Vec<ObjectRef> {
+    let hours: Vec<u64> = objects.iter().filter_map(object_hour).collect::<BTreeSet<_>>().into_iter().collect();
+    let (k, n) = (u64::from(p.k - 1), u64::from(p.n));
+    let len = hours.len() as u64;
+    let (lo, hi) = ((len * k).div_ceil(n), (len * (k + 1)).div_ceil(n));
+    let (lo, hi) = (lo as usize, hi as usize);
+    let mine: BTreeSet<u64> = hours[lo.min(hours.len())..hi.min(hours.len())].iter().copied().collect();
+    objects
+        .into_iter()
+        .filter(|o| match object_hour(o) {
+            Some(h) => mine.contains(&h),
+            None => name_hash(&o.name) % n == k,
+        })
+        .collect()
+}
+
+/// What was read into a state: the totals a command reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    pub objects: u64,
+    pub records: u64,
+    pub malformed: u64,
+    pub first_start: Option<u64>,
+    pub last_end: Option<u64>,
+}
+
+impl Totals {
+    pub fn of(summary: &ScanSummary) -> Totals {
+        Totals {
+            objects: summary.objects,
+            records: summary.records,
+            malformed: summary.malformed,
+            first_start: summary.first_start,
+            last_end: summary.last_end,
+        }
+    }
+
+    fn merge(&mut self, other: &Totals) {
+        self.objects += other.objects;
+        self.records += other.records;
+        self.malformed += other.malformed;
+        self.first_start = match (self.first_start, other.first_start) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_end = self.last_end.max(other.last_end);
+    }
+
+    /// The scan summary of these totals (the fields commands report).
+    pub fn summary(&self) -> ScanSummary {
+        ScanSummary {
+            objects: self.objects,
+            records: self.records,
+            malformed: self.malformed,
+            first_start: self.first_start,
+            last_end: self.last_end,
+            ..ScanSummary::default()
+        }
+    }
+}
+
+/// The feature configuration a state was made with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateConfig {
+    pub feature_schema_version: u32,
+    pub window_secs: u64,
+    pub horizon_secs: u64,
+    pub addresses: AddressBlocks,
+}
+
+impl StateConfig {
+    pub fn of(cfg: &FeatureConfig) -> StateConfig {
+        StateConfig {
+            feature_schema_version: FEATURE_SCHEMA_VERSION,
+            window_secs: cfg.window_secs(),
+            horizon_secs: cfg.horizon_secs(),
+            addresses: cfg.declared_blocks().clone(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    format: String,
+    version: u32,
+    bytes: u64,
+    sha256: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Body {
+    config: StateConfig,
+    /// The partitions read into it (empty: all the objects of its SOURCE).
+    partitions: Vec<Partition>,
+    totals: Totals,
+    state: FeatureState,
+}
+
+/// A loaded (or merged) state.
+pub struct StateFile {
+    pub config: StateConfig,
+    pub partitions: Vec<Partition>,
+    pub totals: Totals,
+    pub state: FeatureState,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(64);
+    for b in Sha256::digest(bytes) {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+impl StateFile {
+    /// Writes the file atomically (temporary name, fsync, rename).
+    pub fn write(self, path: &Path) -> Result<()> {
+        let body = Body { config: self.config, partitions: self.partitions, totals: self.totals, state: self.state };
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        serde_json::to_writer(&mut gz, &body).context("serialising the feature state")?;
+        let compressed = gz.finish().context("compressing the feature state")?;
+        let header = Header {
+            format: FORMAT.into(),
+            version: STATE_FILE_VERSION,
+            bytes: compressed.len() as u64,
+            sha256: sha256_hex(&compressed),
+        };
+        crate::extract::write_file_atomically(path, |w| {
+            serde_json::to_writer(&mut *w, &header)?;
+            w.write_all(b"\n")?;
+            w.write_all(&compressed)?;
+            Ok(())
+        })
+    }
+
+    /// Reads and verifies a file; `cfg` is given its configuration back.
+    pub fn read(path: &Path) -> Result<StateFile> {
+        let file = std::fs::File::open(path).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+        let mut reader = BufReader::new(file);
+        let mut line = Vec::new();
+        reader.by_ref().take(4096).read_until(b'\n', &mut line)?;
+        let header: Header =
+            serde_json::from_slice(&line).ok().filter(|h: &Header| h.format == FORMAT).ok_or_else(|| {
+                UsageError(format!("{}: not a flowhound feature state (extract --state-out)", path.display()))
+            })?;
+        if header.version != STATE_FILE_VERSION {
+            bail!(
+                "{}: feature state version {} (this build reads {STATE_FILE_VERSION}); extract it again",
+                path.display(),
+                header.version
+            );
+        }
+        let mut compressed = Vec::new();
+        reader.take(header.bytes.saturating_add(1)).read_to_end(&mut compressed)?;
+        if compressed.len() as u64 != header.bytes || sha256_hex(&compressed) != header.sha256 {
+            bail!("{}: damaged feature state: its size or sha256 differs from its header", path.display());
+        }
+        let body: Body = serde_json::from_reader(flate2::read::GzDecoder::new(compressed.as_slice()))
+            .with_context(|| format!("{}: invalid feature state", path.display()))?;
+        if body.config.feature_schema_version != FEATURE_SCHEMA_VERSION {
+            bail!(
+                "{}: made with feature schema {} (this build computes {FEATURE_SCHEMA_VERSION}); extract it again",
+                path.display(),
+                body.config.feature_schema_version
+            );
+        }
+        let cfg =
+            crate::train::feature_config(body.config.window_secs, body.config.horizon_secs, &body.config.addresses)?;
+        let state = body.state.resume(Arc::new(cfg)).with_context(|| format!("{}: feature state", path.display()))?;
+        Ok(StateFile { config: body.config, partitions: body.partitions, totals: body.totals, state })
+    }
+
+    /// Reads and merges files made with one configuration over disjoint partitions.
+    pub fn read_all(paths: &[PathBuf]) -> Result<StateFile> {
+        let mut merged: Option<StateFile> = None;
+        for path in paths {
+            let next = StateFile::read(path)?;
+            tracing::info!(file = %path.display(), records = next.totals.records, "feature state read");
+            merged = Some(match merged {
+                None => next,
+                Some(mut acc) => {
+                    if acc.config != next.config {
+                        return Err(UsageError(format!(
+                            "{}: made with another window, horizon or address blocks than {}",
+                            path.display(),
+                            paths[0].display()
+                        ))
+                        .into());
+                    }
+                    // The same partition twice (a file given twice, a worker re-run)
+                    // would count its objects twice.
+                    if let Some(p) = acc.partitions.iter().find(|p| next.partitions.contains(p)) {
+                        return Err(UsageError(format!(
+                            "{}: partition {p} is already in the merge: states must cover disjoint objects",
+                            path.display()
+                        ))
+                        .into());
+                    }
+                    acc.state.merge(next.state);
+                    acc.totals.merge(&next.totals);
+                    acc.partitions.extend(next.partitions);
+                    acc.partitions.sort();
+                    acc
+                }
+            });
+        }
+        merged.ok_or_else(|| UsageError("no feature state given".into()).into())
+    }
+
+    /// Refuses a state made with another configuration than the command's.
+    pub fn check(&self, want: &StateConfig) -> Result<(), UsageError> {
+        let have = &self.config;
+        if have.window_secs != want.window_secs || have.horizon_secs != want.horizon_secs {
+            return Err(UsageError(format!(
+                "the feature state was extracted with --window {}s --horizon {}s, this command computes {}s and {}s: give the same, or extract again",
+                have.window_secs, have.horizon_secs, want.window_secs, want.horizon_secs
+            )));
+        }
+        if have.addresses != want.addresses {
+            return Err(UsageError(format!(
+                "the feature state was extracted with address blocks {}, this command uses {}: give the same, or extract again",
+                have.addresses, want.addresses
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Feature states written by `extract --state-out` (or by merge), from disjoint partitions.
+    #[arg(value_name = "FILE", required = true)]
+    pub states: Vec<PathBuf>,
+    /// The merged feature state.
+    #[arg(long, value_name = "FILE")]
+    pub state_out: PathBuf,
+}
+
+/// `flowhound merge`.
+pub fn run_merge(args: &MergeArgs) -> Result<ExitCode> {
+    let merged = StateFile::read_all(&args.states)?;
+    let (records, partitions) = (merged.totals.records, merged.partitions.len());
+    merged.write(&args.state_out)?;
+    tracing::info!(files = args.states.len(), records, partitions, out = %args.state_out.display(), "feature states merged");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads a plan's objects into one state, without draining (a partial must keep every
+/// window open for the merge); checks damage like every reader.
+pub fn read_state(
+    plan: &crate::sources::Plan,
+    cfg: &Arc<FeatureConfig>,
+    skip_corrupt: bool,
+) -> Result<(FeatureState, ScanSummary)> {
+    let (reports, state): (_, FeatureState) = crate::sources::read_all(plan, || FeatureState::new(cfg.clone()));
+    let summary = ScanSummary::from_reports(&reports, plan.pruned, 10);
+    crate::sources::check_damage(&summary, skip_corrupt)?;
+    Ok((state, summary))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(name: &str) -> ObjectRef {
+        ObjectRef::local(PathBuf::from(name), None)
+    }
+
+    #[test]
+    fn partitions_parse() {
+        assert_eq!("2/5".parse::<Partition>().unwrap(), Partition { k: 2, n: 5 });
+        for bad in ["0/3", "4/3", "3", "a/b", "1/0", ""] {
+            assert!(bad.parse::<Partition>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn partitions_cover_every_object_once_in_runs_of_hours() {
+        let mut objects = Vec::new();
+        for day in 1..=3 {
+            for hour in 0..24 {
+                for minute in [0, 5, 55] {
+                    objects.push(object(&format!(
+                        "AWSLogs/123456789012/vpcflowlogs/us-east-1/2026/11/{day:02}/123456789012_vpcflowlogs_us-east-1_fl-0a1b2c3d4e5f60718_202611{day:02}T{hour:02}{minute:02}Z_abcdef01.log.gz"
+                    )));
+                }
+            }
+        }
+        objects.push(object("/data/untimed-a.log"));
+        objects.push(object("/data/untimed-b.log"));
+        for n in [1, 2, 5, 7] {
+            let mut seen = Vec::new();
+            let mut last_hour = None;
+            for k in 1..=n {
+                let part = select(objects.clone(), Partition { k, n });
+                let hours: Vec<u64> = part.iter().filter_map(object_hour).collect();
+                if let (Some(prev), Some(first)) = (last_hour, hours.iter().min()) {
+                    assert!(*first > prev, "partition {k}/{n} starts after the previous one ends");
+                }
+                if let Some(max) = hours.iter().max() {
+                    let min = hours.iter().min().unwrap();
+                    let distinct: BTreeSet<_> = hours.iter().collect();
+                    assert_eq!(distinct.len() as u64, max - min + 1, "consecutive hours");
+                    assert!(distinct.len() >= 72 / n as usize, "{k}/{n}: {} hours", distinct.len());
+                    last_hour = Some(*max);
+                }
+                seen.extend(part.into_iter().map(|o| o.name));
+            }
+            seen.sort();
+            let mut all: Vec<String> = objects.iter().map(|o| o.name.clone()).collect();
+            all.sort();
+            assert_eq!(seen, all, "n = {n}");
+        }
+    }
+}
