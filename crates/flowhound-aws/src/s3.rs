@@ -376,6 +376,25 @@ impl S3Client {
         Ok(())
     }
 
+    /// The keys below `prefix` ending with `suffix` (all pages, sorted): the feature-state
+    /// files of a partitioned run.
+    pub async fn list_keys(&self, bucket: &str, prefix: &str, suffix: &str) -> Result<Vec<String>, S3Error> {
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self.list_page(bucket, prefix, false, token.take()).await?;
+            keys.extend(
+                page.contents().iter().filter_map(|o| o.key()).filter(|k| k.ends_with(suffix)).map(str::to_string),
+            );
+            match page.next_continuation_token() {
+                Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_string()),
+                _ => break,
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
     /// Every flow-log object below `prefix` (all pages), and with `delimited` the common
     /// prefixes one level below it.
     async fn list_prefix(

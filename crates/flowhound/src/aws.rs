@@ -47,12 +47,27 @@ impl S3Remote {
         self.runtime.block_on(self.client.list(url, from, to)).map_err(s3_error)
     }
 
-    /// Reads a small object (labels, a configuration) whole: at most 64 MiB.
-    pub fn get_bytes(&self, url: &str) -> Result<Vec<u8>> {
+    /// Reads an object whole, refusing one larger than `limit` bytes.
+    pub fn get_bytes(&self, url: &str, limit: u64) -> Result<Vec<u8>> {
         let (bucket, key) = flowhound_aws::s3::split_object_url(url)
             .ok_or_else(|| UsageError(format!("{url}: expected s3://bucket/key")))?;
-        let bytes = self.runtime.block_on(self.client.get_bytes(bucket, key, 64 << 20)).map_err(s3_error)?;
+        let bytes = self.runtime.block_on(self.client.get_bytes(bucket, key, limit)).map_err(s3_error)?;
         bytes.ok_or_else(|| UsageError(format!("{url}: object does not exist")).into())
+    }
+
+    /// Writes an object whole (a single PutObject: at most 5 GB).
+    pub fn put_bytes(&self, url: &str, bytes: Vec<u8>) -> Result<()> {
+        let (bucket, key) = flowhound_aws::s3::split_object_url(url)
+            .ok_or_else(|| UsageError(format!("{url}: expected s3://bucket/key")))?;
+        self.runtime.block_on(self.client.put_bytes(bucket, key, bytes, "application/octet-stream")).map_err(s3_error)
+    }
+
+    /// The `s3://` URLs of the objects below `prefix` (an `s3://bucket/prefix/` URL) ending
+    /// with `suffix`.
+    pub fn list_keys(&self, prefix: &str, suffix: &str) -> Result<Vec<String>> {
+        let url = S3Url::parse(prefix).map_err(s3_error)?;
+        let keys = self.runtime.block_on(self.client.list_keys(&url.bucket, &url.prefix, suffix)).map_err(s3_error)?;
+        Ok(keys.into_iter().map(|k| flowhound_aws::s3::object_url(&url.bucket, &k)).collect())
     }
 
     pub fn opener(&self) -> &S3Opener {

@@ -104,9 +104,10 @@ pub struct InspectArgs {
 #[derive(Debug, Args, Clone, Default)]
 pub struct StateArgs {
     /// Read feature states written by `extract --state-out` (or `merge`) instead of SOURCE:
-    /// the partials of a partitioned read, merged here (repeatable).
-    #[arg(long = "state", value_name = "FILE", conflicts_with_all = ["sources", "from", "to", "last"])]
-    pub states: Vec<std::path::PathBuf>,
+    /// files, s3://bucket/key, or a folder or S3 prefix ending with `/` (every *.state
+    /// below it); several are merged (repeatable).
+    #[arg(long = "state", value_name = "STATE", conflicts_with_all = ["sources", "from", "to", "last"])]
+    pub states: Vec<String>,
 }
 
 /// Which addresses are inside the monitored estate (docs/features.md, "Internal and external").

@@ -184,7 +184,7 @@ fn labels_lost(from: &Report, to: &Report) -> Vec<LabelOutcome> {
 /// Reads a small text file, local or `s3://bucket/key`.
 pub fn read_text(location: &str) -> Result<String> {
     let bytes = if location.starts_with("s3://") {
-        crate::aws::S3Remote::connect()?.get_bytes(location)?
+        crate::aws::S3Remote::connect()?.get_bytes(location, 64 << 20)?
     } else {
         std::fs::read(location).map_err(|e| UsageError(format!("{location}: {e}")))?
     };

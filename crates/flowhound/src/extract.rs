@@ -37,12 +37,14 @@ pub struct ExtractArgs {
     /// Output file; the format follows the extension: .parquet, .csv or .jsonl.
     #[arg(long, required_unless_present = "state_out")]
     pub out: Option<PathBuf>,
-    /// Write the mergeable feature state of SOURCE instead of tables: a partial for
-    /// `merge` and for `train`/`score`/`hunt`/`extract --state` (docs/scale.md).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["out", "pairs_out", "edges_out", "states"])]
-    pub state_out: Option<PathBuf>,
+    /// Write the mergeable feature state of SOURCE instead of tables, for `merge` and for
+    /// `train`/`score`/`hunt`/`extract --state` (docs/scale.md): a file, s3://bucket/key, or
+    /// a folder or S3 prefix ending with `/` (then part-KKKK-of-NNNN.state in it).
+    #[arg(long, value_name = "STATE", conflicts_with_all = ["out", "pairs_out", "edges_out", "states"])]
+    pub state_out: Option<String>,
     /// With --state-out: read only the K-th of N partitions of the objects, a run of
-    /// consecutive hours (docs/scale.md).
+    /// consecutive hours (docs/scale.md); `array/N` takes K from an AWS Batch array job's
+    /// index.
     #[arg(long, value_name = "K/N", requires = "state_out")]
     pub partition: Option<crate::partial::Partition>,
     /// Feature window (e.g. 5m, 15m, 1h); must divide a day.
@@ -201,7 +203,8 @@ struct Written {
 }
 
 /// `extract --state-out`: the partition's objects read into one open state, written whole.
-fn run_state_out(args: &ExtractArgs, path: &Path) -> Result<ExitCode> {
+fn run_state_out(args: &ExtractArgs, location: &str) -> Result<ExitCode> {
+    let location = crate::partial::output_location(location, args.partition);
     let settings = crate::train::read_settings(args.config.as_deref())?;
     let blocks = crate::train::address_blocks(&settings, &args.addresses);
     // Every table: the state feeds train and hunt, which need pairs and edges.
@@ -221,14 +224,13 @@ fn run_state_out(args: &ExtractArgs, path: &Path) -> Result<ExitCode> {
         totals: crate::partial::Totals::of(&summary),
         state,
     }
-    .write(path)?;
+    .write(&location)?;
     tracing::info!(
         objects = summary.objects,
         records = summary.records,
         host_windows,
-        bytes = std::fs::metadata(path).map_or(0, |m| m.len()),
         seconds = format!("{:.3}", started.elapsed().as_secs_f64()),
-        out = %path.display(),
+        out = %location,
         "feature state written"
     );
     Ok(ExitCode::SUCCESS)

@@ -32,8 +32,8 @@ pub struct HuntArgs {
     /// against the others).
     #[arg(long, value_name = "DIR", value_parser = parse_model_arg)]
     pub model: Option<ModelLocation>,
-    /// Write the findings (JSON lines, ranked by score) here; `-` writes them to stdout and
-    /// the summary table to stderr.
+    /// Write the findings (JSON lines, ranked by score) here: a file, s3://bucket/key, or `-`
+    /// for stdout (the summary table then goes to stderr).
     #[arg(long)]
     pub findings: Option<PathBuf>,
     /// Findings listed in the summary table (all are written to --findings).

@@ -21,8 +21,8 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -40,6 +40,9 @@ const FORMAT: &str = "flowhound-feature-state";
 /// Version of the file layout and of the meaning of its body; bump on any change.
 pub const STATE_FILE_VERSION: u32 = 1;
 
+/// The variable AWS Batch sets in each child of an array job: its index, from 0.
+const ARRAY_INDEX_ENV: &str = "AWS_BATCH_JOB_ARRAY_INDEX";
+
 /// `K/N`: the K-th of N partitions (1-based).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
 pub struct Partition {
@@ -50,10 +53,21 @@ pub struct Partition {
 impl std::str::FromStr for Partition {
     type Err = String;
 
+    /// `K/N`, or `array/N` for an AWS Batch array job: K is the job's
+    /// `AWS_BATCH_JOB_ARRAY_INDEX` (0-based) plus one.
     fn from_str(text: &str) -> Result<Partition, String> {
-        let bad = || format!("{text:?}: expected K/N with 1 <= K <= N, e.g. 3/8");
+        let bad = || format!("{text:?}: expected K/N with 1 <= K <= N (e.g. 3/8), or array/N");
         let (k, n) = text.split_once('/').ok_or_else(bad)?;
-        let (k, n): (u32, u32) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        let n: u32 = n.trim().parse().map_err(|_| bad())?;
+        let k: u32 = if k.trim() == "array" {
+            let index = std::env::var(ARRAY_INDEX_ENV)
+                .map_err(|_| format!("--partition array/N needs {ARRAY_INDEX_ENV} (set by AWS Batch array jobs)"))?;
+            let index: u32 =
+                index.trim().parse().map_err(|_| format!("{ARRAY_INDEX_ENV}={index:?} is not an index"))?;
+            index.checked_add(1).ok_or_else(bad)?
+        } else {
+            k.trim().parse().map_err(|_| bad())?
+        };
         if k == 0 || k > n {
             return Err(bad());
         }
@@ -204,8 +218,8 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl StateFile {
-    /// Writes the file atomically (temporary name, fsync, rename).
-    pub fn write(self, path: &Path) -> Result<()> {
+    /// The file's bytes: the header line, then the compressed body.
+    fn into_bytes(self) -> Result<Vec<u8>> {
         let body = Body { config: self.config, partitions: self.partitions, totals: self.totals, state: self.state };
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         serde_json::to_writer(&mut gz, &body).context("serialising the feature state")?;
@@ -216,65 +230,81 @@ impl StateFile {
             bytes: compressed.len() as u64,
             sha256: sha256_hex(&compressed),
         };
-        crate::extract::write_file_atomically(path, |w| {
-            serde_json::to_writer(&mut *w, &header)?;
-            w.write_all(b"\n")?;
-            w.write_all(&compressed)?;
-            Ok(())
-        })
+        let mut bytes = serde_json::to_vec(&header)?;
+        bytes.push(b'\n');
+        bytes.extend_from_slice(&compressed);
+        Ok(bytes)
     }
 
-    /// Reads and verifies a file; `cfg` is given its configuration back.
-    pub fn read(path: &Path) -> Result<StateFile> {
-        let file = std::fs::File::open(path).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
-        let mut reader = BufReader::new(file);
-        let mut line = Vec::new();
-        reader.by_ref().take(4096).read_until(b'\n', &mut line)?;
-        let header: Header =
-            serde_json::from_slice(&line).ok().filter(|h: &Header| h.format == FORMAT).ok_or_else(|| {
-                UsageError(format!("{}: not a flowhound feature state (extract --state-out)", path.display()))
-            })?;
+    /// Writes the state to a file (atomically: temporary name, fsync, rename) or to
+    /// `s3://bucket/key` (one PutObject: at most 5 GB).
+    pub fn write(self, location: &str) -> Result<()> {
+        let bytes = self.into_bytes()?;
+        if location.starts_with("s3://") {
+            return crate::aws::S3Remote::connect()?.put_bytes(location, bytes);
+        }
+        let path = Path::new(location);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        crate::extract::write_file_atomically(path, |w| Ok(w.write_all(&bytes)?))
+    }
+
+    /// Reads and verifies a state from a file or `s3://bucket/key`.
+    pub fn read(location: &str) -> Result<StateFile> {
+        let bytes = if location.starts_with("s3://") {
+            crate::aws::S3Remote::connect()?.get_bytes(location, MAX_STATE_BYTES)?
+        } else {
+            std::fs::read(location).map_err(|e| UsageError(format!("{location}: {e}")))?
+        };
+        StateFile::parse(location, &bytes)
+    }
+
+    fn parse(location: &str, bytes: &[u8]) -> Result<StateFile> {
+        let not_state = || UsageError(format!("{location}: not a flowhound feature state (extract --state-out)"));
+        let line_end = bytes.iter().take(4096).position(|&b| b == b'\n').ok_or_else(not_state)?;
+        let header: Header = serde_json::from_slice(&bytes[..line_end])
+            .ok()
+            .filter(|h: &Header| h.format == FORMAT)
+            .ok_or_else(not_state)?;
         if header.version != STATE_FILE_VERSION {
             bail!(
-                "{}: feature state version {} (this build reads {STATE_FILE_VERSION}); extract it again",
-                path.display(),
+                "{location}: feature state version {} (this build reads {STATE_FILE_VERSION}); extract it again",
                 header.version
             );
         }
-        let mut compressed = Vec::new();
-        reader.take(header.bytes.saturating_add(1)).read_to_end(&mut compressed)?;
-        if compressed.len() as u64 != header.bytes || sha256_hex(&compressed) != header.sha256 {
-            bail!("{}: damaged feature state: its size or sha256 differs from its header", path.display());
+        let compressed = &bytes[line_end + 1..];
+        if compressed.len() as u64 != header.bytes || sha256_hex(compressed) != header.sha256 {
+            bail!("{location}: damaged feature state: its size or sha256 differs from its header");
         }
-        let body: Body = serde_json::from_reader(flate2::read::GzDecoder::new(compressed.as_slice()))
-            .with_context(|| format!("{}: invalid feature state", path.display()))?;
+        let body: Body = serde_json::from_reader(flate2::read::GzDecoder::new(compressed))
+            .with_context(|| format!("{location}: invalid feature state"))?;
         if body.config.feature_schema_version != FEATURE_SCHEMA_VERSION {
             bail!(
-                "{}: made with feature schema {} (this build computes {FEATURE_SCHEMA_VERSION}); extract it again",
-                path.display(),
+                "{location}: made with feature schema {} (this build computes {FEATURE_SCHEMA_VERSION}); extract it again",
                 body.config.feature_schema_version
             );
         }
         let cfg =
             crate::train::feature_config(body.config.window_secs, body.config.horizon_secs, &body.config.addresses)?;
-        let state = body.state.resume(Arc::new(cfg)).with_context(|| format!("{}: feature state", path.display()))?;
+        let state = body.state.resume(Arc::new(cfg)).with_context(|| format!("{location}: feature state"))?;
         Ok(StateFile { config: body.config, partitions: body.partitions, totals: body.totals, state })
     }
 
     /// Reads and merges files made with one configuration over disjoint partitions.
-    pub fn read_all(paths: &[PathBuf]) -> Result<StateFile> {
+    pub fn read_all(locations: &[String]) -> Result<StateFile> {
+        let paths = expand(locations)?;
         let mut merged: Option<StateFile> = None;
-        for path in paths {
+        for path in &paths {
             let next = StateFile::read(path)?;
-            tracing::info!(file = %path.display(), records = next.totals.records, "feature state read");
+            tracing::info!(file = %path, records = next.totals.records, "feature state read");
             merged = Some(match merged {
                 None => next,
                 Some(mut acc) => {
                     if acc.config != next.config {
                         return Err(UsageError(format!(
-                            "{}: made with another window, horizon or address blocks than {}",
-                            path.display(),
-                            paths[0].display()
+                            "{path}: made with another window, horizon or address blocks than {}",
+                            paths[0]
                         ))
                         .into());
                     }
@@ -282,8 +312,7 @@ impl StateFile {
                     // would count its objects twice.
                     if let Some(p) = acc.partitions.iter().find(|p| next.partitions.contains(p)) {
                         return Err(UsageError(format!(
-                            "{}: partition {p} is already in the merge: states must cover disjoint objects",
-                            path.display()
+                            "{path}: partition {p} is already in the merge: states must cover disjoint objects"
                         ))
                         .into());
                     }
@@ -317,14 +346,62 @@ impl StateFile {
     }
 }
 
+/// Largest feature-state object read from S3.
+const MAX_STATE_BYTES: u64 = 16 << 30;
+/// The file name of a feature state.
+const SUFFIX: &str = ".state";
+
+/// Where `extract --state-out LOCATION` writes: LOCATION itself, or, when it ends with `/`
+/// (a folder or an S3 prefix), `part-KKKK-of-NNNN.state` (or `features.state`) in it.
+pub fn output_location(location: &str, partition: Option<Partition>) -> String {
+    if !location.ends_with('/') {
+        return location.to_owned();
+    }
+    match partition {
+        Some(p) => format!("{location}part-{:04}-of-{:04}{SUFFIX}", p.k, p.n),
+        None => format!("{location}features{SUFFIX}"),
+    }
+}
+
+/// The state files named by `locations`: files and `s3://` objects as given, and for a
+/// location ending with `/` every `*.state` below it, in name order.
+fn expand(locations: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for location in locations {
+        if !location.ends_with('/') {
+            out.push(location.clone());
+            continue;
+        }
+        let found: Vec<String> = if location.starts_with("s3://") {
+            crate::aws::S3Remote::connect()?.list_keys(location, SUFFIX)?
+        } else {
+            let dir = std::fs::read_dir(location).map_err(|e| UsageError(format!("{location}: {e}")))?;
+            let mut names: Vec<String> = dir
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file() && p.to_string_lossy().ends_with(SUFFIX))
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        if found.is_empty() {
+            return Err(UsageError(format!("{location}: no *{SUFFIX} file below it")).into());
+        }
+        out.extend(found);
+    }
+    Ok(out)
+}
+
 #[derive(Debug, Args)]
 pub struct MergeArgs {
-    /// Feature states written by `extract --state-out` (or by merge), from disjoint partitions.
-    #[arg(value_name = "FILE", required = true)]
-    pub states: Vec<PathBuf>,
-    /// The merged feature state.
-    #[arg(long, value_name = "FILE")]
-    pub state_out: PathBuf,
+    /// Feature states written by `extract --state-out` (or by merge), from disjoint
+    /// partitions: files, s3://bucket/key, or a folder or S3 prefix ending with `/` (every
+    /// *.state below it).
+    #[arg(value_name = "STATE", required = true)]
+    pub states: Vec<String>,
+    /// The merged feature state: a file or s3://bucket/key.
+    #[arg(long, value_name = "STATE")]
+    pub state_out: String,
 }
 
 /// `flowhound merge`.
@@ -332,7 +409,7 @@ pub fn run_merge(args: &MergeArgs) -> Result<ExitCode> {
     let merged = StateFile::read_all(&args.states)?;
     let (records, partitions) = (merged.totals.records, merged.partitions.len());
     merged.write(&args.state_out)?;
-    tracing::info!(files = args.states.len(), records, partitions, out = %args.state_out.display(), "feature states merged");
+    tracing::info!(records, partitions, out = %args.state_out, "feature states merged");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -354,7 +431,7 @@ mod tests {
     use super::*;
 
     fn object(name: &str) -> ObjectRef {
-        ObjectRef::local(PathBuf::from(name), None)
+        ObjectRef::local(std::path::PathBuf::from(name), None)
     }
 
     #[test]

@@ -30,7 +30,8 @@ pub struct ScoreArgs {
     /// version of it (DIR/<id>).
     #[arg(long, value_name = "DIR", value_parser = parse_model_arg)]
     pub model: ModelLocation,
-    /// Write findings (JSON lines, ranked by score) here instead of stdout.
+    /// Write findings (JSON lines, ranked by score) here instead of stdout: a file or
+    /// s3://bucket/key.
     #[arg(long)]
     pub findings: Option<PathBuf>,
     /// Safelist (TOML or JSON: cidr/host/port/detector with owner, reason, expires).
@@ -117,8 +118,14 @@ pub fn score_and_write(
 }
 
 /// Findings as JSON lines in a new file at `path`, written atomically (a failed or killed
-/// run leaves the previous file as it was); shared by `score` and `hunt`.
+/// run leaves the previous file as it was), or in the object `s3://bucket/key`; shared by
+/// `score` and `hunt`.
 pub fn write_findings_file(path: &Path, findings: &[Finding]) -> Result<()> {
+    if let Some(url) = path.to_str().filter(|p| p.starts_with("s3://")) {
+        let mut bytes = Vec::new();
+        write_findings(&mut bytes, findings)?;
+        return crate::aws::S3Remote::connect()?.put_bytes(url, bytes);
+    }
     crate::extract::write_file_atomically(path, |w| write_findings(w, findings))
 }
 

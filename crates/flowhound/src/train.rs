@@ -121,7 +121,7 @@ pub fn feature_config(
 /// detector's) and address blocks.
 pub fn extract(
     source: &SourceArgs,
-    states: &[PathBuf],
+    states: &[String],
     window_secs: u64,
     horizon_secs: u64,
     blocks: &AddressBlocks,
