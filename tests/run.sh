@@ -23,6 +23,9 @@ python3 tests/python/check_extract.py --bin "${CARGO_TARGET_DIR:-target}/debug/f
 echo "== notebooks: baseline explorer and model tuning execute headlessly against small simulations"
 python3 tests/python/check_notebook.py --bin "${CARGO_TARGET_DIR:-target}/debug/flowhound" --venv target/check-extract-venv
 
+echo "== backfill state machine (deploy/cloudformation/backfill.yaml): rendered, checked, run in LocalStack's interpreter with Batch faked"
+python3 tests/python/check_state_machine.py --venv target/check-extract-venv
+
 if [ -n "${FLOWHOUND_NO_CHROMIUM:-}" ]; then
     echo "== NOTE: the report's browser test was skipped by FLOWHOUND_NO_CHROMIUM=1"
 fi

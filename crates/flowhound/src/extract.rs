@@ -45,7 +45,7 @@ pub struct ExtractArgs {
     /// With --state-out: read only the K-th of N partitions of the objects, a run of
     /// consecutive hours (docs/scale.md); `array/N` takes K from an AWS Batch array job's
     /// index.
-    #[arg(long, value_name = "K/N", requires = "state_out")]
+    #[arg(long, value_name = "K/N", requires = "state_out", conflicts_with = "last")]
     pub partition: Option<crate::partial::Partition>,
     /// Feature window (e.g. 5m, 15m, 1h); must divide a day.
     #[arg(long, default_value_t = config::DEFAULT_WINDOW)]
@@ -212,7 +212,8 @@ fn run_state_out(args: &ExtractArgs, location: &str) -> Result<ExitCode> {
     let mut plan = sources::plan(&args.source)?;
     let listed = plan.objects.len();
     if let Some(p) = args.partition {
-        plan.objects = crate::partial::select(std::mem::take(&mut plan.objects), p);
+        let range = plan.opts.from.zip(plan.opts.to);
+        plan.objects = crate::partial::select(std::mem::take(&mut plan.objects), p, range);
         tracing::info!(partition = %p, objects = plan.objects.len(), of = listed, "partition selected");
     }
     let started = std::time::Instant::now();

@@ -3,7 +3,7 @@
 //! instead of SOURCE, so one period can be read by many workers (docs/scale.md).
 //!
 //! A file is one header line, `{"format":"flowhound-feature-state","version":1,"bytes":N,
-//! "sha256":"…"}`, then N bytes of gzip-compressed JSON: the feature configuration it was
+//! "sha256":"…"}`, then N bytes of zstd-compressed JSON: the feature configuration it was
 //! made with (window, horizon, declared address blocks), the read totals, the partitions
 //! it covers, and the open [`FeatureState`]. Loading checks the version, the size and the
 //! sha256 before parsing, and refuses a state made with another configuration than the
@@ -11,13 +11,15 @@
 //! the same partition given twice is refused. States of separate SOURCEs (one day each,
 //! say) merge too: that their objects are disjoint is then the caller's to ensure.
 //!
-//! `--partition K/N` splits the objects by hour: the distinct hours of the objects' key
-//! times (the 5-minute bucket of the AWS file name, else the key's hour or day) are
-//! sorted and cut into N runs of consecutive hours; partition K reads the K-th run.
+//! `--partition K/N` splits the objects by hour: the hours of `[--from, --to)` (without a
+//! range, the distinct hours of the objects' key times: the 5-minute bucket of the AWS file
+//! name, else the key's hour or day) are cut into N runs of consecutive hours; partition K
+//! reads the objects of the K-th run.
 //! Contiguous time keeps each worker's state to its own hours (only windows and pair
 //! horizons at the cut are shared, and merged exactly), where a split by key hash would
 //! make every worker hold every window of the period. Objects whose name tells no time
-//! go by a hash of the name. Every worker lists the same SOURCE, so all compute the same cut.
+//! go by a hash of the name. Every worker computes the same cut: from the range when there
+//! is one, so objects arriving between two workers' listings cannot move it.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -103,8 +105,18 @@ fn name_hash(name: &str) -> u64 {
 }
 
 /// The objects of partition `p` (see the module documentation), in their listed order.
-pub fn select(objects: Vec<ObjectRef>, p: Partition) -> Vec<ObjectRef> {
-    let hours: Vec<u64> = objects.iter().filter_map(object_hour).collect::<BTreeSet<_>>().into_iter().collect();
+/// With a `[from, to)` range the hours cut are the range's, computed, not listed: workers
+/// that list at different moments (objects still arriving) still cut at the same hours;
+/// an object outside the range (its key's hour before `from`) goes to the nearest end.
+pub fn select(objects: Vec<ObjectRef>, p: Partition, range: Option<(u64, u64)>) -> Vec<ObjectRef> {
+    let hours: Vec<u64> = match range {
+        Some((from, to)) => (from / 3600..to.div_ceil(3600)).collect(),
+        None => objects.iter().filter_map(object_hour).collect::<BTreeSet<_>>().into_iter().collect(),
+    };
+    let clamp = |h: u64| match (hours.first(), hours.last()) {
+        (Some(&lo), Some(&hi)) if range.is_some() => h.clamp(lo, hi),
+        _ => h,
+    };
     let (k, n) = (u64::from(p.k - 1), u64::from(p.n));
     let len = hours.len() as u64;
     let (lo, hi) = ((len * k).div_ceil(n), (len * (k + 1)).div_ceil(n));
@@ -113,7 +125,7 @@ pub fn select(objects: Vec<ObjectRef>, p: Partition) -> Vec<ObjectRef> {
     objects
         .into_iter()
         .filter(|o| match object_hour(o) {
-            Some(h) => mine.contains(&h),
+            Some(h) => mine.contains(&clamp(h)),
             None => name_hash(&o.name) % n == k,
         })
         .collect()
@@ -221,9 +233,10 @@ impl StateFile {
     /// The file's bytes: the header line, then the compressed body.
     fn into_bytes(self) -> Result<Vec<u8>> {
         let body = Body { config: self.config, partitions: self.partitions, totals: self.totals, state: self.state };
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        serde_json::to_writer(&mut gz, &body).context("serialising the feature state")?;
-        let compressed = gz.finish().context("compressing the feature state")?;
+        // zstd at level 1: 4-5 times faster than gzip's fastest level here, and smaller.
+        let mut z = zstd::stream::write::Encoder::new(Vec::new(), 1).context("compressing the feature state")?;
+        serde_json::to_writer(std::io::BufWriter::new(&mut z), &body).context("serialising the feature state")?;
+        let compressed = z.finish().context("compressing the feature state")?;
         let header = Header {
             format: FORMAT.into(),
             version: STATE_FILE_VERSION,
@@ -277,8 +290,12 @@ impl StateFile {
         if compressed.len() as u64 != header.bytes || sha256_hex(compressed) != header.sha256 {
             bail!("{location}: damaged feature state: its size or sha256 differs from its header");
         }
-        let body: Body = serde_json::from_reader(flate2::read::GzDecoder::new(compressed))
-            .with_context(|| format!("{location}: invalid feature state"))?;
+        let mut json = Vec::new();
+        zstd::stream::read::Decoder::new(compressed)
+            .and_then(|mut d| std::io::Read::read_to_end(&mut d, &mut json))
+            .with_context(|| format!("{location}: damaged feature state"))?;
+        let body: Body = serde_json::from_slice(&json).with_context(|| format!("{location}: invalid feature state"))?;
+        drop(json);
         if body.config.feature_schema_version != FEATURE_SCHEMA_VERSION {
             bail!(
                 "{location}: made with feature schema {} (this build computes {FEATURE_SCHEMA_VERSION}); extract it again",
@@ -308,6 +325,15 @@ impl StateFile {
                         ))
                         .into());
                     }
+                    // Partials of different cuts overlap in hours: never mixed.
+                    if let (Some(a), Some(b)) = (acc.partitions.first(), next.partitions.first())
+                        && a.n != b.n
+                    {
+                        return Err(UsageError(format!(
+                            "{path}: partition {b} is of another cut than {a}: merge partials of one --partition K/N run"
+                        ))
+                        .into());
+                    }
                     // The same partition twice (a file given twice, a worker re-run)
                     // would count its objects twice.
                     if let Some(p) = acc.partitions.iter().find(|p| next.partitions.contains(p)) {
@@ -327,8 +353,22 @@ impl StateFile {
         merged.ok_or_else(|| UsageError("no feature state given".into()).into())
     }
 
-    /// Refuses a state made with another configuration than the command's.
+    /// Refuses a state made with another configuration than the command's, or one that
+    /// holds only some partitions of its cut (`merge` accepts those, to merge in steps).
     pub fn check(&self, want: &StateConfig) -> Result<(), UsageError> {
+        if let Some(first) = self.partitions.first() {
+            let missing: Vec<String> = (1..=first.n)
+                .map(|k| Partition { k, n: first.n })
+                .filter(|p| !self.partitions.contains(p))
+                .map(|p| p.to_string())
+                .collect();
+            if !missing.is_empty() {
+                return Err(UsageError(format!(
+                    "the feature states lack partitions {}: give every partition of the run",
+                    missing.join(", ")
+                )));
+            }
+        }
         let have = &self.config;
         if have.window_secs != want.window_secs || have.horizon_secs != want.horizon_secs {
             return Err(UsageError(format!(
@@ -460,7 +500,7 @@ mod tests {
             let mut seen = Vec::new();
             let mut last_hour = None;
             for k in 1..=n {
-                let part = select(objects.clone(), Partition { k, n });
+                let part = select(objects.clone(), Partition { k, n }, None);
                 let hours: Vec<u64> = part.iter().filter_map(object_hour).collect();
                 if let (Some(prev), Some(first)) = (last_hour, hours.iter().min()) {
                     assert!(*first > prev, "partition {k}/{n} starts after the previous one ends");
@@ -479,5 +519,24 @@ mod tests {
             all.sort();
             assert_eq!(seen, all, "n = {n}");
         }
+        // A range cuts its own hours: objects listed later (or missing) do not move the cut,
+        // and objects outside the range go to the ends.
+        let day1 = 1_793_491_200; // 2026-11-01T00:00:00Z
+        let range = Some((day1 + 86_400, day1 + 2 * 86_400));
+        let mut seen = 0;
+        for k in 1..=4 {
+            let part = select(objects.clone(), Partition { k, n: 4 }, range);
+            let fewer: Vec<ObjectRef> = objects.iter().step_by(2).cloned().collect();
+            let part_of_fewer = select(fewer.clone(), Partition { k, n: 4 }, range);
+            for o in &part_of_fewer {
+                assert!(part.iter().any(|p| p.name == o.name), "the cut does not depend on the listing");
+            }
+            let hours: BTreeSet<u64> = part.iter().filter_map(object_hour).collect();
+            let inside: Vec<u64> =
+                hours.iter().copied().filter(|h| (day1 / 3600 + 24..day1 / 3600 + 48).contains(h)).collect();
+            assert_eq!(inside.len(), 6, "{k}/4 holds 6 of the range's 24 hours");
+            seen += part.len();
+        }
+        assert_eq!(seen, objects.len());
     }
 }

@@ -115,8 +115,23 @@ fn states_are_verified_before_use() {
     let out = run(&["merge", path(&state), path(&state), "--state-out", path(&tmp.path().join("x.state"))]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("partition 1/2 is already in the merge"));
+    // One partition of two is not the whole period.
+    let out = run(&["hunt", "--state", path(&state)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("lack partitions 2/2"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let other_cut = tmp.path().join("other.state");
+    flowhound(&["extract", path(&sim.join("test")), "--partition", "2/3", "--state-out", path(&other_cut)]);
+    let out = run(&["merge", path(&state), path(&other_cut), "--state-out", path(&tmp.path().join("y.state"))]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("of another cut"));
+    let whole = tmp.path().join("whole.state");
+    flowhound(&["extract", path(&sim.join("test")), "--state-out", path(&whole)]);
     // Another window than the state was made with.
-    let out = run(&["hunt", "--state", path(&state), "--window", "5m"]);
+    let out = run(&["hunt", "--state", path(&whole), "--window", "5m"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("the feature state was extracted with --window 900s"));
     // A damaged file: one byte of the body changed.
