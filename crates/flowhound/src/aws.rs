@@ -24,6 +24,17 @@ pub fn s3_error(err: S3Error) -> anyhow::Error {
     if err.is_usage() { UsageError(err.to_string()).into() } else { anyhow::Error::new(err) }
 }
 
+/// Reads a small text file (labels, a configuration, a safelist): a local path or
+/// `s3://bucket/key` (at most 64 MiB). A missing or unreadable file is a usage error.
+pub fn read_text(location: &str) -> Result<String> {
+    let bytes = if location.starts_with("s3://") {
+        S3Remote::connect()?.get_bytes(location, 64 << 20)?
+    } else {
+        std::fs::read(location).map_err(|e| UsageError(format!("{location}: {e}")))?
+    };
+    String::from_utf8(bytes).map_err(|_| UsageError(format!("{location}: not UTF-8 text")).into())
+}
+
 /// S3 access for `s3://` SOURCEs: listing, and the opener the reader uses.
 #[derive(Debug)]
 pub struct S3Remote {

@@ -42,7 +42,8 @@ pub struct CompareArgs {
     /// Safelist applied to both models' findings.
     #[arg(long)]
     pub safelist: Option<PathBuf>,
-    /// TOML configuration: only the [features] table is read (the detector settings are the models').
+    /// TOML configuration (a file or s3://bucket/key): only the [features] table is read (the
+    /// detector settings are the models').
     #[arg(long)]
     pub config: Option<PathBuf>,
     #[command(flatten)]
@@ -181,19 +182,9 @@ fn labels_lost(from: &Report, to: &Report) -> Vec<LabelOutcome> {
     from.labels.iter().zip(&to.labels).filter(|(f, t)| f.detected && !t.detected).map(|(f, _)| f.clone()).collect()
 }
 
-/// Reads a small text file, local or `s3://bucket/key`.
-pub fn read_text(location: &str) -> Result<String> {
-    let bytes = if location.starts_with("s3://") {
-        crate::aws::S3Remote::connect()?.get_bytes(location, 64 << 20)?
-    } else {
-        std::fs::read(location).map_err(|e| UsageError(format!("{location}: {e}")))?
-    };
-    String::from_utf8(bytes).map_err(|_| UsageError(format!("{location}: not UTF-8 text")).into())
-}
-
 /// Reads labels, local or `s3://bucket/key`.
 pub fn read_labels(location: &str) -> Result<Vec<Label>> {
-    let labels = parse_labels(&read_text(location)?).with_context(|| format!("parsing {location}"))?;
+    let labels = parse_labels(&crate::aws::read_text(location)?).with_context(|| format!("parsing {location}"))?;
     tracing::info!(labels = labels.len(), source = location, "labels read");
     Ok(labels)
 }

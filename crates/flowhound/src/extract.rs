@@ -55,7 +55,8 @@ pub struct ExtractArgs {
     pub horizon: Secs,
     #[command(flatten)]
     pub addresses: AddressArgs,
-    /// TOML configuration: only the [features] table (internal/external blocks) is read.
+    /// TOML configuration (a file or s3://bucket/key): only the [features] table (internal/external
+    /// blocks) is read.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Also write the pair timing series (beaconing input) as JSON lines to this file.

@@ -45,10 +45,12 @@ pub struct HuntArgs {
     /// Beaconing horizon (e.g. 24h; 1h for short sessions); default: the model's or [detect]'s (24h).
     #[arg(long)]
     pub horizon: Option<Secs>,
-    /// TOML configuration: [detect], [train] and [features] tables (docs/detectors.md).
+    /// TOML configuration (a file or s3://bucket/key): [detect], [train] and [features] tables
+    /// (docs/detectors.md).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Safelist (TOML or JSON: cidr/host/port/detector with owner, reason, expires).
+    /// Safelist (TOML or JSON: cidr/host/port/detector with owner, reason, expires): a file or
+    /// s3://bucket/key.
     #[arg(long)]
     pub safelist: Option<PathBuf>,
     #[command(flatten)]

@@ -34,13 +34,15 @@ pub struct ScoreArgs {
     /// s3://bucket/key.
     #[arg(long)]
     pub findings: Option<PathBuf>,
-    /// Safelist (TOML or JSON: cidr/host/port/detector with owner, reason, expires).
+    /// Safelist (TOML or JSON: cidr/host/port/detector with owner, reason, expires): a file or
+    /// s3://bucket/key.
     #[arg(long)]
     pub safelist: Option<PathBuf>,
     /// Beaconing horizon (e.g. 24h, 1h for short sessions); default: the model's.
     #[arg(long)]
     pub horizon: Option<Secs>,
-    /// TOML configuration: only the [features] table is read (the detector settings are the model's).
+    /// TOML configuration (a file or s3://bucket/key): only the [features] table is read (the
+    /// detector settings are the model's).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Not needed: the model's address blocks are used. Blocks given here must equal the
@@ -65,7 +67,7 @@ pub struct ScoreArgs {
 
 pub fn read_safelist(path: Option<&Path>) -> Result<Safelist> {
     let Some(path) = path else { return Ok(Safelist::default()) };
-    let text = std::fs::read_to_string(path).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+    let text = crate::aws::read_text(&path.to_string_lossy())?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let list = Safelist::parse(&text, now).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
     tracing::info!(entries = list.entries().len(), "safelist loaded");

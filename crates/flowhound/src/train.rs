@@ -44,7 +44,8 @@ pub struct TrainArgs {
     /// Feature window (e.g. 5m, 15m, 1h); the scorer uses the model's.
     #[arg(long, default_value_t = config::DEFAULT_WINDOW)]
     pub window: Secs,
-    /// TOML configuration: the [detect], [train] and [features] tables are read (see docs/detectors.md).
+    /// TOML configuration (a file or s3://bucket/key): the [detect], [train] and [features] tables
+    /// are read (see docs/detectors.md).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Seed of every random choice of the fit (peer groups, isolation forest).
@@ -84,7 +85,7 @@ pub struct ModelSettings {
 /// other commands.
 pub fn read_settings(path: Option<&Path>) -> Result<ModelSettings> {
     let Some(path) = path else { return Ok(ModelSettings::default()) };
-    let text = std::fs::read_to_string(path).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+    let text = crate::aws::read_text(&path.to_string_lossy())?;
     let settings =
         flowhound_model::parse_settings(&text).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
     Ok(ModelSettings {

@@ -89,6 +89,23 @@ fn models_in_s3_are_versioned_verified_compared_and_promoted() {
     assert!(!s3_text.is_empty(), "the test day holds attacks");
     assert_eq!(s3_text, std::fs::read_to_string(&local_findings).unwrap());
 
+    // A safelist kept in S3 (what an ECS task can be given): the beaconing findings go.
+    let safelist = format!("s3://{model_bucket}/config/safelist.toml");
+    let entry = "[[entry]]\ncidr = \"0.0.0.0/0\"\ndetector = \"beaconing\"\nowner = \"secops\"\nreason = \"test\"\n";
+    put_object(&endpoint, &safelist, entry.as_bytes(), tmp.path());
+    let quiet = tmp.path().join("quiet.jsonl");
+    ok(
+        &flowhound(
+            &endpoint,
+            &["score", test, "--model", &models, "--safelist", &safelist, "--findings", quiet.to_str().unwrap()],
+        ),
+        "score with an S3 safelist",
+    );
+    let quiet_text = std::fs::read_to_string(&quiet).unwrap();
+    assert!(s3_text.contains("\"detector\":\"beaconing\""), "beacons found without the safelist");
+    assert!(!quiet_text.contains("\"detector\":\"beaconing\""), "{quiet_text}");
+    assert!(quiet_text.lines().count() < s3_text.lines().count());
+
     // A candidate: written, not promoted.
     let second = train(&endpoint, &flow_bucket, &models, &["--seed", "2", "--no-promote"]);
     assert_ne!(second, first);

@@ -131,7 +131,7 @@ impl ServeConfig {
             skip_corrupt: file.skip_corrupt.unwrap_or(false),
             internal: blocks("internal", file.internal)?,
             external: blocks("external", file.external)?,
-            safelist: file.safelist.map(|p| base.join(p)),
+            safelist: file.safelist.map(|p| if p.starts_with("s3:") { p } else { base.join(p) }),
             ledger_retention: duration("ledger_retention", file.ledger_retention, Duration::from_secs(15 * 86_400))?,
             max_line_bytes: file.max_line_bytes.unwrap_or(flowhound_flowlog::DEFAULT_MAX_LINE_BYTES),
             max_object_bytes: file.max_object_bytes.unwrap_or(flowhound_flowlog::DEFAULT_MAX_DECOMPRESSED_BYTES),
