@@ -203,4 +203,36 @@ mod tests {
             assert!(ServeConfig::parse(bad, Path::new("/x")).is_err(), "{bad}");
         }
     }
+    /// The configuration the CloudFormation template hands serve in `FLOWHOUND_SERVE_TOML`
+    /// parses, with its placeholders filled as CloudFormation would.
+    #[test]
+    fn the_templates_serve_configuration_parses() {
+        let template =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/cloudformation/flowhound.yaml"))
+                .unwrap();
+        let at = template.find("- Name: FLOWHOUND_SERVE_TOML").expect("the serve task's configuration");
+        let mut lines = template[at..].lines().skip_while(|l| l.trim() != "- |").skip(1);
+        let first = lines.next().unwrap();
+        let indent = first.len() - first.trim_start().len();
+        let mut toml = String::new();
+        for line in
+            std::iter::once(first).chain(lines.take_while(|l| l.len() > indent && l[..indent].trim().is_empty()))
+        {
+            toml.push_str(&line[indent..]);
+            toml.push('\n');
+        }
+        let filled = toml
+            .replace("${ObjectQueue}", "https://sqs.us-east-1.amazonaws.com/123456789012/flowhound-ObjectQueue-x")
+            .replace("${Bucket}", "acme-models")
+            .replace("${ModelPrefix}", "models/")
+            .replace("${ServeStateDir}", "state")
+            .replace("${MetricNamespace}", "Flowhound")
+            .replace("${ServeLateness}", "10m");
+        assert!(!filled.contains("${"), "every placeholder filled: {filled}");
+        let c = ServeConfig::parse(&filled, Path::new("/var/lib/flowhound")).unwrap();
+        assert_eq!(c.model, ModelLocation::S3 { bucket: "acme-models".into(), prefix: "models/".into() });
+        assert_eq!(c.state_dir, Path::new("/var/lib/flowhound/state"));
+        assert_eq!(c.findings, FindingsOut::Stdout);
+        assert_eq!(c.lateness, Duration::from_secs(600));
+    }
 }
