@@ -94,14 +94,9 @@ pub struct Comparison {
     pub gained_labels: Vec<LabelOutcome>,
 }
 
-/// Whether two findings are the same detection: detector, host and peer equal, windows
-/// overlapping.
-fn same_detection(a: &Finding, b: &Finding) -> bool {
-    a.detector == b.detector
-        && a.host == b.host
-        && a.peer == b.peer
-        && a.window_start < b.window_end
-        && b.window_start < a.window_end
+/// Whether two findings' windows overlap.
+fn overlap(a: &Finding, b: &Finding) -> bool {
+    a.window_start < b.window_end && b.window_start < a.window_end
 }
 
 type DetectionKey<'f> = (&'static str, &'f str, Option<&'f str>);
@@ -118,7 +113,9 @@ fn by_detection(findings: &[Finding]) -> BTreeMap<DetectionKey<'_>, Vec<&Finding
     groups
 }
 
-/// Matches findings one to one (earliest first) and counts the changes per detector.
+/// Matches findings one to one and counts the changes per detector: within one detector,
+/// host and peer, each of A's findings (earliest first) takes the earliest unmatched
+/// finding of B whose window overlaps its own.
 pub fn compare_findings(a: &[Finding], b: &[Finding]) -> Vec<DetectorChange> {
     let (groups_a, groups_b) = (by_detection(a), by_detection(b));
     let mut changes: BTreeMap<&'static str, DetectorChange> = BTreeMap::new();
@@ -134,7 +131,7 @@ pub fn compare_findings(a: &[Finding], b: &[Finding]) -> Vec<DetectorChange> {
         let mut used = vec![false; list_b.len()];
         let change = changes.get_mut(key.0).expect("counted above");
         for fa in list_a {
-            let found = (0..list_b.len()).find(|&i| !used[i] && same_detection(fa, list_b[i]));
+            let found = (0..list_b.len()).find(|&i| !used[i] && overlap(fa, list_b[i]));
             let Some(i) = found else { continue };
             used[i] = true;
             let fb = list_b[i];
@@ -192,7 +189,7 @@ pub fn read_labels(location: &str) -> Result<Vec<Label>> {
 /// Scores SOURCE with each model; features are extracted once per distinct window,
 /// horizon and address blocks (once when the models agree, the usual case).
 pub fn score_models(
-    models: &[(Manifest, Baseline)],
+    models: &[(&Manifest, &Baseline)],
     source: &SourceArgs,
     given: &AddressBlocks,
     safelist: &Safelist,
@@ -317,11 +314,6 @@ pub fn render(c: &Comparison) -> String {
     s
 }
 
-/// Loads a model for comparison: (manifest, baseline) and its location's text.
-fn load(location: &ModelLocation) -> Result<((Manifest, Baseline), String)> {
-    Ok((models::load(location)?, location.to_string()))
-}
-
 pub fn run(args: &CompareArgs) -> Result<ExitCode> {
     let [a, b] = args.models.as_slice() else {
         return Err(UsageError(format!(
@@ -330,8 +322,8 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode> {
         ))
         .into());
     };
-    let (model_a, location_a) = load(a)?;
-    let (model_b, location_b) = load(b)?;
+    let (model_a, location_a) = (models::load(a)?, a.to_string());
+    let (model_b, location_b) = (models::load(b)?, b.to_string());
     let labels = args.labels.as_deref().map(read_labels).transpose()?;
     let scenario = match &args.scenario {
         Some(path) => {
@@ -342,12 +334,11 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode> {
     };
     let safelist = read_safelist(args.safelist.as_deref())?;
     let given = address_blocks(&read_settings(args.config.as_deref())?, &args.addresses);
-    let models = [model_a, model_b];
-    let findings = score_models(&models, &args.source, &given, &safelist)?;
-    let [(manifest_a, _), (manifest_b, _)] = models;
+    let findings =
+        score_models(&[(&model_a.0, &model_a.1), (&model_b.0, &model_b.1)], &args.source, &given, &safelist)?;
     let comparison = compare(
-        (manifest_a.id, location_a, &findings[0]),
-        (manifest_b.id, location_b, &findings[1]),
+        (model_a.0.id, location_a, &findings[0]),
+        (model_b.0.id, location_b, &findings[1]),
         labels.as_deref(),
         scenario.as_ref(),
     );
@@ -374,25 +365,7 @@ mod tests {
         } else {
             Severity::Low
         };
-        Finding {
-            detector,
-            host: host.into(),
-            peer: peer.map(Into::into),
-            port: None,
-            protocol: None,
-            window_start: start,
-            window_end: start + 900,
-            score,
-            severity,
-            summary: String::new(),
-            evidence: serde_json::Map::new(),
-            model: "m".into(),
-            interface_id: None,
-            instance_id: None,
-            vpc_id: None,
-            related_hosts: Vec::new(),
-            incident: None,
-        }
+        Finding { peer: peer.map(Into::into), ..crate::test_support::finding(detector, host, start, score, severity) }
     }
 
     #[test]

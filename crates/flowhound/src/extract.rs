@@ -90,9 +90,13 @@ fn format_of(path: &Path) -> Result<Format, UsageError> {
 fn config(args: &ExtractArgs) -> Result<FeatureConfig, UsageError> {
     let settings = crate::train::read_settings(args.config.as_deref()).map_err(|e| UsageError(format!("{e:#}")))?;
     let blocks = crate::train::address_blocks(&settings, &args.addresses);
+    let cfg = crate::train::feature_config(args.window.0, args.horizon.0, &blocks)?;
+    if args.state_out.is_some() {
+        // Every table: the state feeds train and hunt, which need pairs and edges.
+        return Ok(cfg);
+    }
     // Tables nobody asked for are not computed: the rows do not depend on them.
-    Ok(crate::train::feature_config(args.window.0, args.horizon.0, &blocks)?
-        .with_tables(args.edges_out.is_some(), args.pairs_out.is_some()))
+    Ok(cfg.with_tables(args.edges_out.is_some(), args.pairs_out.is_some()))
 }
 
 /// Objects of the AWS key layout whose time buckets start in the same hour are read
@@ -206,10 +210,7 @@ struct Written {
 /// `extract --state-out`: the partition's objects read into one open state, written whole.
 fn run_state_out(args: &ExtractArgs, location: &str) -> Result<ExitCode> {
     let location = crate::partial::output_location(location, args.partition);
-    let settings = crate::train::read_settings(args.config.as_deref())?;
-    let blocks = crate::train::address_blocks(&settings, &args.addresses);
-    // Every table: the state feeds train and hunt, which need pairs and edges.
-    let cfg = Arc::new(crate::train::feature_config(args.window.0, args.horizon.0, &blocks)?);
+    let cfg = Arc::new(config(args)?);
     let mut plan = sources::plan(&args.source)?;
     let listed = plan.objects.len();
     if let Some(p) = args.partition {
@@ -240,10 +241,8 @@ fn run_state_out(args: &ExtractArgs, location: &str) -> Result<ExitCode> {
 
 /// `extract --state FILE...`: the tables of merged feature states.
 fn run_from_states(args: &ExtractArgs, format: Format, cfg: &FeatureConfig) -> Result<ExitCode> {
-    let merged = crate::partial::StateFile::read_all(&args.state.states)?;
-    merged.check(&crate::partial::StateConfig::of(cfg))?;
+    let (mut features, totals) = crate::partial::features(&args.state.states, cfg)?;
     let mut outputs = Outputs::create(args, format)?;
-    let mut features = merged.state.finish();
     let pairs = std::mem::take(&mut features.pairs);
     let mut written = Written::default();
     if let Err(e) = outputs.write(&features, &pairs, &mut written) {
@@ -252,7 +251,7 @@ fn run_from_states(args: &ExtractArgs, format: Format, cfg: &FeatureConfig) -> R
     }
     outputs.close().context("writing the output")?;
     tracing::info!(
-        records = merged.totals.records,
+        records = totals.records,
         rows = written.rows,
         pairs = written.pairs,
         edges = written.edges,

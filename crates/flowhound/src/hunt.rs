@@ -232,23 +232,8 @@ mod tests {
 
     fn finding(detector: &'static str, host: &str, score: f64, severity: Severity, start: u64) -> Finding {
         Finding {
-            detector,
-            host: host.to_string(),
-            peer: None,
-            port: None,
-            protocol: None,
-            window_start: start,
-            window_end: start + 900,
-            score,
-            severity,
             summary: format!("{host} did something"),
-            evidence: serde_json::Map::new(),
-            model: "m".into(),
-            interface_id: None,
-            instance_id: None,
-            vpc_id: None,
-            related_hosts: Vec::new(),
-            incident: None,
+            ..crate::test_support::finding(detector, host, start, score, severity)
         }
     }
 

@@ -20,6 +20,8 @@ mod score;
 mod serve;
 mod simulate;
 mod sources;
+#[cfg(test)]
+mod test_support;
 mod train;
 
 use std::process::ExitCode;

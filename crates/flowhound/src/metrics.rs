@@ -124,25 +124,7 @@ mod tests {
     use flowhound_model::Severity;
 
     fn finding(detector: &'static str, host: &str, start: u64, score: f64, severity: Severity) -> Finding {
-        Finding {
-            detector,
-            host: host.to_string(),
-            peer: None,
-            port: None,
-            protocol: None,
-            window_start: start,
-            window_end: start + 900,
-            score,
-            severity,
-            summary: String::new(),
-            evidence: serde_json::Map::new(),
-            model: "fh-test".into(),
-            interface_id: None,
-            instance_id: None,
-            vpc_id: None,
-            related_hosts: Vec::new(),
-            incident: None,
-        }
+        Finding { model: "fh-test".into(), ..crate::test_support::finding(detector, host, start, score, severity) }
     }
 
     #[test]

@@ -192,14 +192,16 @@ impl S3Models {
     pub async fn save(&self, writer: &ModelWriter, promote: bool) -> Result<Manifest> {
         let (manifest, files) = writer.version_files()?;
         let version = format!("{}{}/", self.prefix, manifest.id);
-        let present = match self.load_version(&version).await {
-            Ok(_) => true,
-            Err(err) => {
-                if self.get(&format!("{version}{MANIFEST_FILE}"), MAX_MANIFEST_BYTES).await?.is_some() {
+        // A new id (the usual case) costs one GetObject; a copy already there is verified.
+        let present = match self.get(&format!("{version}{MANIFEST_FILE}"), MAX_MANIFEST_BYTES).await? {
+            None => false,
+            Some(_) => match self.load_version(&version).await {
+                Ok(_) => true,
+                Err(err) => {
                     tracing::warn!(version = %self.url(&version), error = format!("{err:#}"), "replacing a damaged copy of the version");
+                    false
                 }
-                false
-            }
+            },
         };
         if present {
             tracing::info!(model = %manifest.id, "version already in the store");

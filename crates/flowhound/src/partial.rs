@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use flowhound_features::{AddressBlocks, FEATURE_SCHEMA_VERSION, FeatureConfig, FeatureState};
+use flowhound_features::{AddressBlocks, FEATURE_SCHEMA_VERSION, FeatureConfig, FeatureState, Features};
 use flowhound_flowlog::{ObjectRef, Partial, ScanSummary};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -451,6 +451,26 @@ pub fn run_merge(args: &MergeArgs) -> Result<ExitCode> {
     merged.write(&args.state_out)?;
     tracing::info!(records, partitions, out = %args.state_out, "feature states merged");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The features of merged feature states made with `cfg`'s configuration: the state
+/// finished at once, pairs in the order `read_features` gives them, so they equal what
+/// reading the states' objects here would give. Shared by `extract --state` and the
+/// model commands.
+pub fn features(states: &[String], cfg: &FeatureConfig) -> Result<(Features, Totals)> {
+    let merged = StateFile::read_all(states)?;
+    merged.check(&StateConfig::of(cfg))?;
+    let mut features = merged.state.finish();
+    features.pairs.sort_by_key(|p| (p.host, p.peer, p.port, p.protocol, p.horizon_start));
+    tracing::info!(
+        states = states.len(),
+        records = merged.totals.records,
+        rows = features.rows.len(),
+        pairs = features.pairs.len(),
+        edges = features.edges.len(),
+        "features from feature states"
+    );
+    Ok((features, merged.totals))
 }
 
 /// Reads a plan's objects into one state, without draining (a partial must keep every

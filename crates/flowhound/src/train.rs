@@ -129,21 +129,8 @@ pub fn extract(
 ) -> Result<(Features, ScanSummary)> {
     let cfg = feature_config(window_secs, horizon_secs, blocks)?;
     if !states.is_empty() {
-        // The same features as reading the partials' objects here: the merged state
-        // finished at once, pairs in the order `read_features` gives them.
-        let merged = crate::partial::StateFile::read_all(states)?;
-        merged.check(&crate::partial::StateConfig::of(&cfg))?;
-        let mut features = merged.state.finish();
-        features.pairs.sort_by_key(|p| (p.host, p.peer, p.port, p.protocol, p.horizon_start));
-        tracing::info!(
-            states = states.len(),
-            records = merged.totals.records,
-            rows = features.rows.len(),
-            pairs = features.pairs.len(),
-            edges = features.edges.len(),
-            "features from feature states"
-        );
-        return Ok((features, merged.totals.summary()));
+        let (features, totals) = crate::partial::features(states, &cfg)?;
+        return Ok((features, totals.summary()));
     }
     let plan = sources::plan(source)?;
     if plan.objects.is_empty() {
@@ -238,14 +225,13 @@ fn gate(args: &TrainArgs, labels: &str, baseline: &Baseline, manifest: &Manifest
     if current_id == manifest.id {
         return Ok(true);
     }
-    let current = models::load(&args.model)?;
+    let (current_manifest, current_baseline) = models::load(&args.model)?;
     let source =
         SourceArgs { sources: args.gate_source.clone(), from: None, to: None, last: None, ..args.source.clone() };
-    let candidate = (manifest.clone(), baseline.clone());
-    let models = [current, candidate];
+    let models = [(&current_manifest, &current_baseline), (manifest, baseline)];
     let findings = crate::compare::score_models(&models, &source, &AddressBlocks::default(), &Default::default())?;
     let comparison = crate::compare::compare(
-        (models[0].0.id.clone(), args.model.to_string(), &findings[0]),
+        (current_manifest.id.clone(), args.model.to_string(), &findings[0]),
         (manifest.id.clone(), args.model.version(&manifest.id).to_string(), &findings[1]),
         Some(&labels),
         None,
