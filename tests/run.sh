@@ -26,6 +26,9 @@ python3 tests/python/check_notebook.py --bin "${CARGO_TARGET_DIR:-target}/debug/
 echo "== backfill state machine (deploy/cloudformation/backfill.yaml): rendered, checked, run in LocalStack's interpreter with Batch faked"
 python3 tests/python/check_state_machine.py --venv target/check-extract-venv
 
+echo "== sharded stack (deploy/cloudformation/shards.yaml): Fn::ForEach expanded for shards a, b, c and checked against flowhound.yaml"
+python3 tests/python/check_shards.py --venv target/check-extract-venv
+
 if [ -n "${FLOWHOUND_NO_CHROMIUM:-}" ]; then
     echo "== NOTE: the report's browser test was skipped by FLOWHOUND_NO_CHROMIUM=1"
 fi

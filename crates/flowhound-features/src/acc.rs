@@ -344,14 +344,57 @@ pub(crate) struct HostAcc {
     /// sender whose copy was logged by the receiver (hashed: a server has many senders).
     #[serde(with = "crate::serde_pairs")]
     pub others: FxHashMap<Cond, Part>,
+    /// Contributions not yet added to `always` or `others` (see [`HostAcc::add`]). Empty in
+    /// what [`HostAcc::settle`] returns; kept in a checkpoint taken without settling.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pending: Vec<(Cond, Contribution)>,
 }
 
 /// Interface ids remembered per host-window (an instance rarely has more than a few ENIs).
 pub(crate) const MAX_IDS_PER_HOST: usize = 8;
 
+/// Contributions a host-window buffers before adding them, at least: below it, a burst
+/// would not cover the host's tables.
+const PENDING_MIN: usize = 128;
+
 impl HostAcc {
+    /// Adds a contribution, buffered: records arrive in no order of host, so adding each at
+    /// once reaches into a different host's peer, port and condition tables every time,
+    /// tables too large together for any cache. Added in bursts at least as large as the
+    /// tables, each table is brought into cache once per burst. The buffer holds at most
+    /// the size of the tables themselves (or [`PENDING_MIN`]), so memory stays bounded by
+    /// what the host-window holds, not by its records. Exact: every aggregate is
+    /// independent of the order of additions.
     #[inline]
     pub fn add(&mut self, cond: Cond, c: Contribution, cap_peers: usize, cap_ports: usize) {
+        self.pending.push((cond, c));
+        if self.pending.len() >= PENDING_MIN.max(self.others.len() + self.always.peers.len()) {
+            self.settle(cap_peers, cap_ports);
+        }
+    }
+
+    /// Adds the buffered contributions: call before reading `always` or `others`.
+    pub fn settle(&mut self, cap_peers: usize, cap_ports: usize) {
+        let mut pending = std::mem::take(&mut self.pending);
+        for (cond, c) in pending.drain(..) {
+            self.add_now(cond, c, cap_peers, cap_ports);
+        }
+        // The emptied buffer is kept: the next burst is as large.
+        self.pending = pending;
+    }
+
+    /// Frees the buffer of a settled host-window that will take no more records.
+    pub fn release_buffer(&mut self) {
+        self.pending = Vec::new();
+    }
+
+    /// The conditions of every contribution, buffered or not (possibly repeated).
+    pub fn conds(&self) -> impl Iterator<Item = &Cond> {
+        self.others.keys().chain(self.pending.iter().map(|(cond, _)| cond))
+    }
+
+    #[inline]
+    fn add_now(&mut self, cond: Cond, c: Contribution, cap_peers: usize, cap_ports: usize) {
         match cond {
             Cond::Always => c.add_to(&mut self.always, cap_peers, cap_ports),
             _ => match self.others.entry(cond) {
@@ -365,7 +408,9 @@ impl HostAcc {
 
     /// Records for which the host is the primary attribution, over every part.
     pub fn records(&self) -> u64 {
-        self.always.records + self.others.values().map(Part::records).sum::<u64>()
+        self.always.records
+            + self.others.values().map(Part::records).sum::<u64>()
+            + self.pending.iter().filter(|(_, c)| c.primary).count() as u64
     }
 
     #[inline]
@@ -388,9 +433,14 @@ impl HostAcc {
         for (cond, part) in moved {
             self.others.insert(cond.remap(map), part);
         }
+        for (cond, _) in &mut self.pending {
+            *cond = cond.remap(map);
+        }
     }
 
-    pub fn merge(&mut self, o: HostAcc, cap_peers: usize, cap_ports: usize) {
+    pub fn merge(&mut self, mut o: HostAcc, cap_peers: usize, cap_ports: usize) {
+        o.settle(cap_peers, cap_ports);
+        self.settle(cap_peers, cap_ports);
         self.monitored |= o.monitored;
         for eni in o.enis {
             self.note_eni(Some(eni));
@@ -650,6 +700,46 @@ mod tests {
         let mut few = Part::One(contributions[0]);
         few.add(contributions[1], 100, 100);
         assert!(matches!(few, Part::Few(ref list) if list.len() == 2));
+    }
+
+    #[test]
+    fn buffered_contributions_add_up_to_the_direct_ones() {
+        let conds = [
+            Cond::Always,
+            Cond::Unmonitored(Addr::from_ipv4_bits(9)),
+            Cond::ByEni { eni: 3, src: Addr::from_ipv4_bits(1), iface_src: Addr::from_ipv4_bits(1) },
+        ];
+        let contributions: Vec<(Cond, Contribution)> = (0..1000u32)
+            .map(|i| {
+                let c = Contribution {
+                    flow: flow(i % 300, i % 2 == 0, 22 + (i % 5) as u16, u64::from(i)),
+                    out: i % 3 != 0,
+                    primary: i % 4 != 0,
+                };
+                (conds[(i % 7 % 3) as usize], c)
+            })
+            .collect();
+        let mut direct = HostAcc::default();
+        let mut buffered = HostAcc::default();
+        for (i, &(cond, c)) in contributions.iter().enumerate() {
+            direct.add_now(cond, c, 100, 100);
+            buffered.add(cond, c, 100, 100);
+            assert_eq!(buffered.records(), direct.records(), "after {i}");
+        }
+        assert!(!buffered.pending.is_empty(), "the last burst is still buffered");
+        // A checkpoint taken unsettled resumes exactly.
+        let text = serde_json::to_string(&buffered).unwrap();
+        let mut resumed: HostAcc = serde_json::from_str(&text).unwrap();
+        for acc in [&mut buffered, &mut resumed] {
+            let conds: FxHashSet<Cond> = acc.conds().copied().collect();
+            assert_eq!(conds.len(), 3);
+            acc.settle(100, 100);
+            assert!(acc.pending.is_empty());
+            assert_eq!(acc.always, direct.always);
+            assert_eq!(acc.others, direct.others);
+        }
+        // Settled, nothing of the buffer is serialized.
+        assert!(!serde_json::to_string(&buffered).unwrap().contains("pending"));
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //! - [`InternalEdge`]s per window, for lateral movement.
 //!
 //! A flow logged by several interfaces (both ends, a NAT gateway) is counted once per
-//! direction; the rules are in docs/features.md. The crate is pure and synchronous.
+//! direction; the rules are in docs/features.md. The crate is pure and synchronous; merges
+//! and drains spread their host-windows over rayon's pool (the calling thread waits).
 
 mod acc;
 mod config;

@@ -13,6 +13,7 @@ use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use flowhound_flowlog::{Action, Addr, FlowDirection, FlowRecord, Interner, LogStatus, Partial, RecordSink, Sym};
+use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
@@ -197,6 +198,17 @@ impl FeatureState {
         self.cfg = cfg;
         self.sym_ids.clear();
         Ok(self)
+    }
+
+    /// Adds the contributions every host-window buffers (see `HostAcc::add`) and frees the
+    /// buffers: call before serializing, so a checkpoint or state file holds the tables
+    /// alone (one serialized unsettled still resumes exactly).
+    pub fn settle(&mut self) {
+        let limits = &self.cfg.limits;
+        for acc in self.hosts.values_mut() {
+            acc.settle(limits.max_peers_per_host_window, limits.max_ports_per_host_window);
+            acc.release_buffer();
+        }
     }
 
     /// Host-windows held: the memory of the computation grows with this, not with records.
@@ -586,12 +598,16 @@ impl Partial for FeatureState {
             }
         }
         let limits = self.cfg.limits.clone();
+        // Host-windows both hold are merged in parallel after the others are placed: a
+        // merge leaves the table's size alone, so which new ones the limit refuses is
+        // the same as merging in one pass.
+        let mut shared: FxHashMap<(Addr, u64), HostAcc> = FxHashMap::default();
         for (key, mut acc) in hosts {
             acc.remap(&map);
             let len = self.hosts.len();
             match self.hosts.entry(key) {
-                Entry::Occupied(mut o) => {
-                    o.get_mut().merge(acc, limits.max_peers_per_host_window, limits.max_ports_per_host_window)
+                Entry::Occupied(_) => {
+                    shared.insert(key, acc);
                 }
                 Entry::Vacant(v) if len < limits.max_host_windows => {
                     v.insert(acc);
@@ -601,6 +617,10 @@ impl Partial for FeatureState {
                 }
             }
         }
+        let both: Vec<(&mut HostAcc, HostAcc)> =
+            self.hosts.iter_mut().filter_map(|(key, mine)| Some((mine, shared.remove(key)?))).collect();
+        let (cap_peers, cap_ports) = (limits.max_peers_per_host_window, limits.max_ports_per_host_window);
+        both.into_par_iter().for_each(|(mine, theirs)| mine.merge(theirs, cap_peers, cap_ports));
         for (key, parts) in edges {
             let len = self.edges.len();
             match self.edges.entry(key) {

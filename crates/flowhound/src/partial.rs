@@ -231,7 +231,8 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 impl StateFile {
     /// The file's bytes: the header line, then the compressed body.
-    fn into_bytes(self) -> Result<Vec<u8>> {
+    fn into_bytes(mut self) -> Result<Vec<u8>> {
+        self.state.settle();
         let body = Body { config: self.config, partitions: self.partitions, totals: self.totals, state: self.state };
         // zstd at level 1: 4-5 times faster than gzip's fastest level here, and smaller.
         let mut z = zstd::stream::write::Encoder::new(Vec::new(), 1).context("compressing the feature state")?;

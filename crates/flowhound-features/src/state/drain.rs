@@ -3,6 +3,7 @@
 //! the de-duplication rules they share (which copies of a flow count).
 
 use flowhound_flowlog::Addr;
+use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::FeatureState;
@@ -266,7 +267,7 @@ impl FeatureState {
     fn monitored_windows(&self, resolution: &Resolution) -> FxHashSet<(Addr, u64)> {
         let mut monitored = FxHashSet::default();
         for (&(host, window), acc) in &self.hosts {
-            if acc.monitored || acc.others.keys().any(|c| resolution.is_own_capture(host, *c).is_some()) {
+            if acc.monitored || acc.conds().any(|c| resolution.is_own_capture(host, *c).is_some()) {
                 monitored.insert((host, window));
             }
         }
@@ -283,14 +284,22 @@ impl FeatureState {
         // Sorted here, on the unique keys, rather than the wide output rows after.
         hosts.sort_unstable_by_key(|((host, window), _)| (*window, *host));
         // Captures only known once interface addresses are: mark those hosts as monitored.
-        let mut monitored: FxHashSet<(Addr, u64)> = FxHashSet::default();
-        for (key, acc) in hosts.iter_mut() {
-            let (host, window) = *key;
-            let found: Vec<IdIx> = acc.others.keys().filter_map(|c| resolution.is_own_capture(host, *c)).collect();
+        // Host-windows are settled and folded in parallel: each is independent of the
+        // others, and a drain of a whole run's windows is otherwise one thread's work.
+        let (cap_peers, cap_ports) =
+            (self.cfg.limits.max_peers_per_host_window, self.cfg.limits.max_ports_per_host_window);
+        hosts.par_iter_mut().for_each(|((host, _), acc)| {
+            acc.settle(cap_peers, cap_ports);
+            acc.release_buffer();
+            let found: Vec<IdIx> = acc.others.keys().filter_map(|c| resolution.is_own_capture(*host, *c)).collect();
             for eni in found {
                 acc.monitored = true;
                 acc.note_eni(Some(eni));
             }
+        });
+        let mut monitored: FxHashSet<(Addr, u64)> = FxHashSet::default();
+        for (key, acc) in &hosts {
+            let (host, window) = *key;
             if acc.monitored {
                 monitored.insert((host, window));
                 self.monitored_horizons.insert((host, self.cfg.horizon_of(window)));
@@ -314,45 +323,53 @@ impl FeatureState {
                 },
             }
         };
-        let limits = &self.cfg.limits;
-        let mut rows = Vec::with_capacity(hosts.len());
-        for ((host, window), acc) in hosts.drain(..) {
-            if resolution.gateway_addrs.contains(&host) {
-                self.stats.duplicates_dropped += acc.records();
-                continue;
-            }
-            // The always-counting part starts the total: moved, not merged into an empty one.
-            let mut total = acc.always;
-            let (cap_peers, cap_ports) = (limits.max_peers_per_host_window, limits.max_ports_per_host_window);
-            for (&cond, part) in &acc.others {
-                if counts(cond, window) {
-                    part.fold_into(&mut total, cap_peers, cap_ports);
-                } else {
-                    self.stats.duplicates_dropped += part.records();
+        let (cfg, ids, skipdata) = (&self.cfg, &self.ids, &self.skipdata);
+        // Each host-window's row (if anything of it counts), its records dropped as
+        // duplicates and its sets' overflow.
+        let folded: Vec<(Option<HostWindow>, u64, u64)> = hosts
+            .par_drain(..)
+            .map(|((host, window), acc)| {
+                if resolution.gateway_addrs.contains(&host) {
+                    return (None, acc.records(), 0);
                 }
-            }
-            if total.out.flows + total.inn.flows == 0 {
-                continue;
-            }
-            self.stats.set_overflow += total.overflow;
-            let incomplete = acc.enis.iter().any(|e| self.skipdata.contains(&(*e, window)));
-            let mut interface_id: Option<&str> = None;
-            let mut instance_id: Option<&str> = None;
-            for &e in &acc.enis {
-                let name = self.ids.get(e);
-                if interface_id.is_none_or(|cur| name < cur) {
-                    interface_id = Some(name);
-                }
-                for &inst in enis.get(e as usize).map_or(&[][..], |i| &i.instances[..]) {
-                    let name = self.ids.get(inst);
-                    if instance_id.is_none_or(|cur| name < cur) {
-                        instance_id = Some(name);
+                let mut dropped = 0;
+                // The always-counting part starts the total: moved, not merged into an empty one.
+                let mut total = acc.always;
+                for (&cond, part) in &acc.others {
+                    if counts(cond, window) {
+                        part.fold_into(&mut total, cap_peers, cap_ports);
+                    } else {
+                        dropped += part.records();
                     }
                 }
-            }
-            rows.push(row(&self.cfg, host, window, &total, interface_id, instance_id, incomplete));
+                if total.out.flows + total.inn.flows == 0 {
+                    return (None, dropped, 0);
+                }
+                let incomplete = acc.enis.iter().any(|e| skipdata.contains(&(*e, window)));
+                let mut interface_id: Option<&str> = None;
+                let mut instance_id: Option<&str> = None;
+                for &e in &acc.enis {
+                    let name = ids.get(e);
+                    if interface_id.is_none_or(|cur| name < cur) {
+                        interface_id = Some(name);
+                    }
+                    for &inst in enis.get(e as usize).map_or(&[][..], |i| &i.instances[..]) {
+                        let name = ids.get(inst);
+                        if instance_id.is_none_or(|cur| name < cur) {
+                            instance_id = Some(name);
+                        }
+                    }
+                }
+                let row = row(cfg, host, window, &total, interface_id, instance_id, incomplete);
+                (Some(row), dropped, total.overflow)
+            })
+            .collect();
+        let mut rows = Vec::with_capacity(folded.len());
+        for (row, dropped, overflow) in folded {
+            self.stats.duplicates_dropped += dropped;
+            self.stats.set_overflow += overflow;
+            rows.extend(row);
         }
-
         self.drained.hosts = hosts;
         // Rows are built as the entries come out and sorted after: an output row is half
         // the width of a table entry, and the entries need no list of their own.

@@ -356,6 +356,7 @@ impl Server {
             }
             self.publish_lag_if_due().await;
         }
+        self.checkpoint.features.settle();
         self.state_dir.save(&self.checkpoint)?;
         tracing::info!(objects = self.checkpoint.ledger.len(), "final checkpoint written; stopping");
         Ok(())
@@ -446,6 +447,7 @@ impl Server {
             "batch processed"
         );
         self.checkpoint.outbox_seq += 1;
+        self.checkpoint.features.settle();
         self.state_dir.save(&self.checkpoint)?;
         self.flush_outbox().await?;
         self.consumer.delete_all(&receipts).await?;
