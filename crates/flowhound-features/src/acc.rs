@@ -353,27 +353,34 @@ pub(crate) struct HostAcc {
 /// Interface ids remembered per host-window (an instance rarely has more than a few ENIs).
 pub(crate) const MAX_IDS_PER_HOST: usize = 8;
 
-/// Contributions a host-window buffers before adding them, at least: below it, a burst
-/// would not cover the host's tables.
-const PENDING_MIN: usize = 128;
+/// Contributions a host-window buffers before adding any to its tables, at least.
+const PENDING_MIN: usize = 1024;
 
 impl HostAcc {
-    /// Adds a contribution, buffered: records arrive in no order of host, so adding each at
-    /// once reaches into a different host's peer, port and condition tables every time,
-    /// tables too large together for any cache. Added in bursts at least as large as the
-    /// tables, each table is brought into cache once per burst. The buffer holds at most
-    /// the size of the tables themselves (or [`PENDING_MIN`]), so memory stays bounded by
-    /// what the host-window holds, not by its records. Exact: every aggregate is
-    /// independent of the order of additions.
+    /// Adds a contribution, buffered. Records arrive in no order of host: adding each at
+    /// once reaches into a different host's peer, port and condition tables every time
+    /// (tables too large together for any cache), and most conditional contributions
+    /// would each open an entry of their own. Buffered, a host-window's contributions are
+    /// added in bursts (each table brought into cache once per burst) or, most often, only
+    /// when the window is drained, straight into the total when their condition counts,
+    /// without an entry by condition at all. The buffer grows to [`PENDING_MIN`] or twice
+    /// the host-window's tables, whichever is larger, so memory stays bounded by what the
+    /// host-window holds, not by its records. Exact: every aggregate is independent of
+    /// the order of additions.
     #[inline]
     pub fn add(&mut self, cond: Cond, c: Contribution, cap_peers: usize, cap_ports: usize) {
         self.pending.push((cond, c));
-        if self.pending.len() >= PENDING_MIN.max(self.others.len() + self.always.peers.len()) {
+        self.settle_if_full(cap_peers, cap_ports);
+    }
+
+    #[inline]
+    fn settle_if_full(&mut self, cap_peers: usize, cap_ports: usize) {
+        if self.pending.len() >= PENDING_MIN.max(2 * (self.others.len() + self.always.peers.len())) {
             self.settle(cap_peers, cap_ports);
         }
     }
 
-    /// Adds the buffered contributions: call before reading `always` or `others`.
+    /// Adds the buffered contributions to the tables.
     pub fn settle(&mut self, cap_peers: usize, cap_ports: usize) {
         let mut pending = std::mem::take(&mut self.pending);
         for (cond, c) in pending.drain(..) {
@@ -383,7 +390,32 @@ impl HostAcc {
         self.pending = pending;
     }
 
-    /// Frees the buffer of a settled host-window that will take no more records.
+    /// What the host-window counts once `counts` tells which conditions do: the total of
+    /// the always-counting part and of every part and buffered contribution whose
+    /// condition counts, and the records (primary attributions) of the others, dropped
+    /// as duplicates.
+    pub fn fold(self, counts: impl Fn(Cond) -> bool, cap_peers: usize, cap_ports: usize) -> (Acc, u64) {
+        let mut dropped = 0;
+        // The always-counting part starts the total: moved, not merged into an empty one.
+        let mut total = self.always;
+        for (&cond, part) in &self.others {
+            if counts(cond) {
+                part.fold_into(&mut total, cap_peers, cap_ports);
+            } else {
+                dropped += part.records();
+            }
+        }
+        for (cond, c) in &self.pending {
+            if counts(*cond) {
+                c.add_to(&mut total, cap_peers, cap_ports);
+            } else {
+                dropped += u64::from(c.primary);
+            }
+        }
+        (total, dropped)
+    }
+
+    /// Frees the (empty) buffer of a settled host-window; it grows again if needed.
     pub fn release_buffer(&mut self) {
         self.pending = Vec::new();
     }
@@ -439,8 +471,6 @@ impl HostAcc {
     }
 
     pub fn merge(&mut self, mut o: HostAcc, cap_peers: usize, cap_ports: usize) {
-        o.settle(cap_peers, cap_ports);
-        self.settle(cap_peers, cap_ports);
         self.monitored |= o.monitored;
         for eni in o.enis {
             self.note_eni(Some(eni));
@@ -454,6 +484,8 @@ impl HostAcc {
                 }
             }
         }
+        self.pending.append(&mut o.pending);
+        self.settle_if_full(cap_peers, cap_ports);
     }
 }
 
@@ -709,7 +741,11 @@ mod tests {
             Cond::Unmonitored(Addr::from_ipv4_bits(9)),
             Cond::ByEni { eni: 3, src: Addr::from_ipv4_bits(1), iface_src: Addr::from_ipv4_bits(1) },
         ];
-        let contributions: Vec<(Cond, Contribution)> = (0..1000u32)
+        // Caps not reached: past a cap, which peers and ports get in depends on the order
+        // of additions, buffered or not (and so does the split between partials).
+        const CAP: usize = 10_000;
+        // Past PENDING_MIN: the buffer is settled into the tables on the way.
+        let contributions: Vec<(Cond, Contribution)> = (0..3000u32)
             .map(|i| {
                 let c = Contribution {
                     flow: flow(i % 300, i % 2 == 0, 22 + (i % 5) as u16, u64::from(i)),
@@ -721,19 +757,30 @@ mod tests {
             .collect();
         let mut direct = HostAcc::default();
         let mut buffered = HostAcc::default();
+        let (mut first, mut second) = (HostAcc::default(), HostAcc::default());
         for (i, &(cond, c)) in contributions.iter().enumerate() {
-            direct.add_now(cond, c, 100, 100);
-            buffered.add(cond, c, 100, 100);
-            assert_eq!(buffered.records(), direct.records(), "after {i}");
+            direct.add_now(cond, c, CAP, CAP);
+            buffered.add(cond, c, CAP, CAP);
+            if i % 5 < 2 { &mut first } else { &mut second }.add(cond, c, CAP, CAP);
+            if i % 97 == 0 {
+                assert_eq!(buffered.records(), direct.records(), "after {i}");
+            }
         }
-        assert!(!buffered.pending.is_empty(), "the last burst is still buffered");
+        assert!(!buffered.pending.is_empty() && !buffered.others.is_empty(), "part settled, part buffered");
+        // Folded at a drain, with a condition that does not count.
+        let counts = |cond: Cond| cond != conds[1];
+        let expected = direct.clone().fold(counts, CAP, CAP);
+        assert!(expected.1 > 0);
+        assert_eq!(buffered.clone().fold(counts, CAP, CAP), expected);
+        first.merge(second, CAP, CAP);
+        assert_eq!(first.fold(counts, CAP, CAP), expected, "merged partials");
         // A checkpoint taken unsettled resumes exactly.
         let text = serde_json::to_string(&buffered).unwrap();
         let mut resumed: HostAcc = serde_json::from_str(&text).unwrap();
         for acc in [&mut buffered, &mut resumed] {
             let conds: FxHashSet<Cond> = acc.conds().copied().collect();
             assert_eq!(conds.len(), 3);
-            acc.settle(100, 100);
+            acc.settle(CAP, CAP);
             assert!(acc.pending.is_empty());
             assert_eq!(acc.always, direct.always);
             assert_eq!(acc.others, direct.others);

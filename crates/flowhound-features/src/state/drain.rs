@@ -284,14 +284,12 @@ impl FeatureState {
         // Sorted here, on the unique keys, rather than the wide output rows after.
         hosts.sort_unstable_by_key(|((host, window), _)| (*window, *host));
         // Captures only known once interface addresses are: mark those hosts as monitored.
-        // Host-windows are settled and folded in parallel: each is independent of the
+        // Host-windows are marked and folded in parallel: each is independent of the
         // others, and a drain of a whole run's windows is otherwise one thread's work.
         let (cap_peers, cap_ports) =
             (self.cfg.limits.max_peers_per_host_window, self.cfg.limits.max_ports_per_host_window);
         hosts.par_iter_mut().for_each(|((host, _), acc)| {
-            acc.settle(cap_peers, cap_ports);
-            acc.release_buffer();
-            let found: Vec<IdIx> = acc.others.keys().filter_map(|c| resolution.is_own_capture(*host, *c)).collect();
+            let found: Vec<IdIx> = acc.conds().filter_map(|c| resolution.is_own_capture(*host, *c)).collect();
             for eni in found {
                 acc.monitored = true;
                 acc.note_eni(Some(eni));
@@ -332,23 +330,15 @@ impl FeatureState {
                 if resolution.gateway_addrs.contains(&host) {
                     return (None, acc.records(), 0);
                 }
-                let mut dropped = 0;
-                // The always-counting part starts the total: moved, not merged into an empty one.
-                let mut total = acc.always;
-                for (&cond, part) in &acc.others {
-                    if counts(cond, window) {
-                        part.fold_into(&mut total, cap_peers, cap_ports);
-                    } else {
-                        dropped += part.records();
-                    }
-                }
+                let enis_of_host = acc.enis.clone();
+                let (total, dropped) = acc.fold(|cond| counts(cond, window), cap_peers, cap_ports);
                 if total.out.flows + total.inn.flows == 0 {
                     return (None, dropped, 0);
                 }
-                let incomplete = acc.enis.iter().any(|e| skipdata.contains(&(*e, window)));
+                let incomplete = enis_of_host.iter().any(|e| skipdata.contains(&(*e, window)));
                 let mut interface_id: Option<&str> = None;
                 let mut instance_id: Option<&str> = None;
-                for &e in &acc.enis {
+                for &e in &enis_of_host {
                     let name = ids.get(e);
                     if interface_id.is_none_or(|cur| name < cur) {
                         interface_id = Some(name);
