@@ -344,8 +344,8 @@ pub(crate) struct HostAcc {
     /// sender whose copy was logged by the receiver (hashed: a server has many senders).
     #[serde(with = "crate::serde_pairs")]
     pub others: FxHashMap<Cond, Part>,
-    /// Contributions not yet added to `always` or `others` (see [`HostAcc::add`]). Empty in
-    /// what [`HostAcc::settle`] returns; kept in a checkpoint taken without settling.
+    /// Conditional contributions not yet added to `others` (see [`HostAcc::add`]). Empty
+    /// after [`HostAcc::settle`]; kept in a checkpoint taken without settling.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pending: Vec<(Cond, Contribution)>,
 }
@@ -353,22 +353,27 @@ pub(crate) struct HostAcc {
 /// Interface ids remembered per host-window (an instance rarely has more than a few ENIs).
 pub(crate) const MAX_IDS_PER_HOST: usize = 8;
 
-/// Contributions a host-window buffers before adding any to its tables, at least.
+/// Conditional contributions a host-window buffers before adding any to its tables, at least.
 const PENDING_MIN: usize = 1024;
 
 impl HostAcc {
-    /// Adds a contribution, buffered. Records arrive in no order of host: adding each at
-    /// once reaches into a different host's peer, port and condition tables every time
-    /// (tables too large together for any cache), and most conditional contributions
-    /// would each open an entry of their own. Buffered, a host-window's contributions are
-    /// added in bursts (each table brought into cache once per burst) or, most often, only
-    /// when the window is drained, straight into the total when their condition counts,
-    /// without an entry by condition at all. The buffer grows to [`PENDING_MIN`] or twice
-    /// the host-window's tables, whichever is larger, so memory stays bounded by what the
-    /// host-window holds, not by its records. Exact: every aggregate is independent of
-    /// the order of additions.
+    /// Adds a contribution. One that always counts goes straight into `always`. A
+    /// conditional one is buffered: most (a receiver's copy of one internal peer's flows,
+    /// in logs without `flow-direction`) would each open an entry of their own in `others`,
+    /// in a different host's table every time (records arrive in no order of host), only
+    /// for the drain to drop half of them as duplicates. Buffered, a host-window's
+    /// conditional contributions are added in bursts (each table brought into cache once
+    /// per burst) or, most often, only at the drain, straight into the total when their
+    /// condition counts, without an entry at all. The buffer grows to [`PENDING_MIN`] or
+    /// twice the host-window's tables, whichever is larger, so memory stays bounded by what
+    /// the host-window holds, not by its records. Exact: every aggregate is independent of
+    /// the order of additions (until a cap on peers or ports is reached).
     #[inline]
     pub fn add(&mut self, cond: Cond, c: Contribution, cap_peers: usize, cap_ports: usize) {
+        if cond == Cond::Always {
+            c.add_to(&mut self.always, cap_peers, cap_ports);
+            return;
+        }
         self.pending.push((cond, c));
         self.settle_if_full(cap_peers, cap_ports);
     }
@@ -778,8 +783,9 @@ mod tests {
         let text = serde_json::to_string(&buffered).unwrap();
         let mut resumed: HostAcc = serde_json::from_str(&text).unwrap();
         for acc in [&mut buffered, &mut resumed] {
+            // The conditional ones: the others went straight into `always`.
             let conds: FxHashSet<Cond> = acc.conds().copied().collect();
-            assert_eq!(conds.len(), 3);
+            assert_eq!(conds.len(), 2);
             acc.settle(CAP, CAP);
             assert!(acc.pending.is_empty());
             assert_eq!(acc.always, direct.always);
