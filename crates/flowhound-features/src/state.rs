@@ -202,7 +202,7 @@ impl FeatureState {
 
     /// Adds the contributions every host-window buffers (see `HostAcc::add`) and frees the
     /// buffers: call before serializing, so a checkpoint or state file holds the tables
-    /// alone (one serialized unsettled still resumes exactly).
+    /// alone (a state serialized unsettled resumes exactly too).
     pub fn settle(&mut self) {
         let limits = &self.cfg.limits;
         for acc in self.hosts.values_mut() {
