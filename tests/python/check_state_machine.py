@@ -9,11 +9,13 @@ intrinsic functions, then the DefinitionSubstitutions) and checks:
 - the substitutions: every ${name} of the definition is given, every one given is used, no
   value can break the JSON (the parameters' AllowedPatterns refuse quotes, backslashes and
   spaces; checked with values they must refuse), and the result parses;
-- the States Language rules a schema cannot: one StartAt naming a state, every Next,
-  Default and Catch target exists, every state is reachable, Task/Pass states have exactly
-  one of Next and End, Choice/Succeed/Fail none, a terminal state exists, every path can
-  reach one, and every Task is a batch:submitJob.sync of this stack's queue and job
-  definitions, each catching States.ALL;
+- the States Language rules a schema cannot, in the machine and in each Map's ItemProcessor:
+  one StartAt naming a state, every Next, Default and Catch target exists in the same scope,
+  every state is reachable, Task/Pass/Map states have exactly one of Next and End,
+  Choice/Succeed/Fail none, a terminal state exists, every path can reach one; state names
+  are unique across the machine, every Map is inline (its iterations need no more IAM), and
+  every Task is a batch:submitJob.sync of this stack's queue and job definitions, each
+  catching States.ALL;
 - the job definitions: Fargate, the project image, awslogs to a log group with retention,
   a timeout, retries that never repeat exit 2 (usage) or 3 (the gate's verdict);
 - executions, when LocalStack's States Language interpreter is installed (the AWS emulator
@@ -22,7 +24,11 @@ intrinsic functions, then the DefinitionSubstitutions) and checks:
   as .sync reports it): the argument lists submitted are compared with the commands of the
   spec (docs/scale.md), their flags with the commands' --help in docs/cli.md; the final
   status, error and outcome with the expected ones (train exit 3 ends the execution
-  successfully with "not promoted"; a bad input ends in InvalidInput before any job);
+  successfully with "not promoted"; a bad input ends in InvalidInput before any job). With
+  "periods", each period's jobs (told apart by their Map iteration in the history) are those
+  of a run of that period alone named <run>/<i>, the output lists each period's findings
+  location, one period runs at a time by default, and with "concurrency" C periods overlap
+  but never more than C;
 - IAM: each job's role, evaluated like IAM (actions, resources, s3:prefix conditions), may
   make exactly the S3 calls its command needs, and not the others' writes; the state
   machine's role may submit to its queue and definitions and watch the jobs.
@@ -44,6 +50,8 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TEMPLATE = os.path.join(ROOT, "deploy", "cloudformation", "backfill.yaml")
@@ -279,42 +287,75 @@ def transitions(state):
     return out
 
 
+def scopes(asl, owner=None):
+    """The definition's scopes, (owner, StartAt, States): the machine's (owner None), then each
+    Map's ItemProcessor (owner: the Map's name), depth first. Transitions stay in a scope."""
+    yield owner, asl.get("StartAt"), asl.get("States", {})
+    for name, state in asl.get("States", {}).items():
+        if state.get("Type") == "Map":
+            yield from scopes(state.get("ItemProcessor") or state.get("Iterator") or {}, name)
+
+
+def all_states(asl):
+    """Every state of every scope, by name (names are unique across the machine)."""
+    return {name: state for _, _, states in scopes(asl) for name, state in states.items()}
+
+
 def check_asl(t, asl, stack):
-    states = asl.get("States", {})
-    t.check("asl StartAt", asl.get("StartAt") in states, f"StartAt {asl.get('StartAt')!r} is not a state")
+    names = [name for _, _, states in scopes(asl) for name in states]
+    t.check("asl state names unique", len(names) == len(set(names)),
+            f"repeated: {sorted(n for n in set(names) if names.count(n) > 1)}")
+    for owner, start, states in scopes(asl):
+        check_scope(t, owner, start, states)
+    for name, state in all_states(asl).items():
+        if state.get("Type") != "Map":
+            continue
+        # Inline: the iterations run in this execution with its role; a distributed Map would
+        # start child executions (states:StartExecution, which the role does not grant).
+        processor = state.get("ItemProcessor", {})
+        mode = processor.get("ProcessorConfig", {}).get("Mode")
+        t.check("map inline", "ItemProcessor" in state and mode == "INLINE", f"{name}: ProcessorConfig.Mode {mode}")
+        t.check("map items", str(state.get("ItemsPath", "")).startswith("$."),
+                f"{name}: ItemsPath {state.get('ItemsPath')}")
+    return check_tasks(t, all_states(asl), stack)
+
+
+def check_scope(t, owner, start, states):
+    where = f"{owner}: " if owner else ""
+    t.check("asl StartAt", start in states, f"{where}StartAt {start!r} is not a state")
     for name, state in states.items():
         kind = state.get("Type")
         for target in transitions(state):
-            t.check("asl transition target", target in states, f"{name} -> {target!r}: no such state")
+            t.check("asl transition target", target in states, f"{where}{name} -> {target!r}: no such state")
         if kind in ("Task", "Pass", "Wait", "Parallel", "Map"):
             t.check("asl Next xor End", ("Next" in state) != bool(state.get("End")),
-                    f"{name}: needs exactly one of Next and End")
+                    f"{where}{name}: needs exactly one of Next and End")
         else:
             t.check("asl no Next/End", "Next" not in state and "End" not in state,
-                    f"{name} ({kind}) may have neither Next nor End")
+                    f"{where}{name} ({kind}) may have neither Next nor End")
         if kind == "Choice":
-            t.check("asl choice rules", bool(state.get("Choices")), f"{name}: no Choices")
+            t.check("asl choice rules", bool(state.get("Choices")), f"{where}{name}: no Choices")
         if kind == "Fail":
             one_error = ("Error" in state) != ("ErrorPath" in state)
             one_cause = ("Cause" in state) != ("CausePath" in state)
             t.check("asl fail error", one_error and one_cause,
-                    f"{name}: give Error or ErrorPath, and Cause or CausePath")
+                    f"{where}{name}: give Error or ErrorPath, and Cause or CausePath")
         for catcher in state.get("Catch", []):
             errors = catcher.get("ErrorEquals", [])
             if "States.ALL" in errors:
                 t.check("asl States.ALL alone and last", errors == ["States.ALL"] and catcher is state["Catch"][-1],
-                        f"{name}: States.ALL must be alone in the last catcher")
+                        f"{where}{name}: States.ALL must be alone in the last catcher")
     # Reachability from StartAt, and every state reaching a terminal one.
-    seen, todo = set(), [asl.get("StartAt")]
+    seen, todo = set(), [start]
     while todo:
         name = todo.pop()
         if name in seen or name not in states:
             continue
         seen.add(name)
         todo.extend(transitions(states[name]))
-    t.check("asl reachable", seen == set(states), f"unreachable: {sorted(set(states) - seen)}")
+    t.check("asl reachable", seen == set(states), f"{where}unreachable: {sorted(set(states) - seen)}")
     ends = {n for n, s in states.items() if s.get("Type") in TERMINAL or s.get("End")}
-    t.check("asl terminal", bool(ends), "no terminal state")
+    t.check("asl terminal", bool(ends), f"{where}no terminal state")
     for name in states:
         reach, todo = set(), [name]
         while todo:
@@ -323,7 +364,10 @@ def check_asl(t, asl, stack):
                 continue
             reach.add(n)
             todo.extend(transitions(states[n]))
-        t.check("asl can terminate", bool(reach & ends), f"{name} reaches no terminal state")
+        t.check("asl can terminate", bool(reach & ends), f"{where}{name} reaches no terminal state")
+
+
+def check_tasks(t, states, stack):
     # Tasks: this stack's Batch jobs, .sync, catching everything.
     queues = set(stack.ref(n) for n in stack.resources("AWS::Batch::JobQueue"))
     jobdefs = {stack.ref(n): n for n in stack.resources("AWS::Batch::JobDefinition")}
@@ -581,11 +625,16 @@ def localstack_engine():
     except ImportError:
         return None
 
-    fake = {"outcomes": {}, "submitted": []}
+    # A job runs for `delay` seconds (so that concurrent periods overlap); `running` counts the
+    # jobs submitted and not yet ended, `most` is the largest count seen.
+    fake = {"outcomes": {}, "submitted": [], "delay": 0.0, "running": 0, "most": 0, "lock": threading.Lock()}
 
     def submit(self, env, resource_runtime_part, normalised_parameters, state_credentials):
-        fake["submitted"].append(self.name)
-        job_id = f"job-{len(fake['submitted']):04d}"
+        with fake["lock"]:
+            fake["submitted"].append(self.name)
+            job_id = f"job-{len(fake['submitted']):04d}"
+            fake["running"] += 1
+            fake["most"] = max(fake["most"], fake["running"])
         env.stack.append({"JobId": job_id, "JobName": normalised_parameters.get("jobName"), "JobArn": job_id})
 
     def resolver(self, env, resource_runtime_part, normalised_parameters, state_credentials):
@@ -593,6 +642,9 @@ def localstack_engine():
         outcome = fake["outcomes"].get(self.name, 0)
 
         def resolve():
+            time.sleep(fake["delay"])
+            with fake["lock"]:
+                fake["running"] -= 1
             if outcome == 0:
                 return {"JobId": submission["JobId"], "Status": "SUCCEEDED", "Container": {"ExitCode": 0}}
             if isinstance(outcome, str):
@@ -615,10 +667,9 @@ def localstack_engine():
     batch.StateTaskServiceBatch._eval_service_task = submit
     batch.StateTaskServiceBatch._build_sync_resolver = resolver
 
-    def run(definition, execution_name, execution_input, outcomes):
+    def run(definition, execution_name, execution_input, outcomes, delay=0.0):
         program, _ = AmazonStateLanguageParser.parse(definition)
-        fake["outcomes"] = outcomes
-        fake["submitted"] = []
+        fake.update(outcomes=outcomes, submitted=[], delay=delay, running=0, most=0)
         env = Environment(
             aws_execution_details=AWSExecutionDetails(account=ACCOUNT, region=REGION,
                                                       role_arn=f"arn:aws:iam::{ACCOUNT}:role/sfn"),
@@ -632,8 +683,24 @@ def localstack_engine():
             event_history_context=EventHistoryContext.of_program_start(),
             cloud_watch_logging_session=None, activity_store={})
         program.eval(env)
+        history = env.event_manager.get_event_history()
+        by_id = {event["id"]: event for event in history}
+
+        def origin(event):
+            """The state a job was scheduled in and the index of its Map iteration (None
+            outside a Map): the events before it in its own iteration, by previousEventId
+            (concurrent iterations interleave in the history)."""
+            state = index = None
+            while event is not None and index is None:
+                if state is None and "stateEnteredEventDetails" in event:
+                    state = event["stateEnteredEventDetails"]["name"]
+                if "mapIterationStartedEventDetails" in event:
+                    index = event["mapIterationStartedEventDetails"]["index"]
+                event = by_id.get(event.get("previousEventId"))
+            return state, index
+
         jobs, path, output = [], [], None
-        for event in env.event_manager.get_event_history():
+        for event in history:
             succeeded = event.get("executionSucceededEventDetails")
             if succeeded:
                 output = json.loads(succeeded["output"])
@@ -642,15 +709,16 @@ def localstack_engine():
                 path.append(details["name"])
             scheduled = event.get("taskScheduledEventDetails")
             if scheduled:
-                jobs.append((path[-1], json.loads(scheduled["parameters"])))
+                state, index = origin(event)
+                jobs.append((state, json.loads(scheduled["parameters"]), index))
         state = env.program_state()
+        result = {"jobs": jobs, "path": path, "most_running": fake["most"]}
         if isinstance(state, ProgramEnded):
-            return {"status": "SUCCEEDED", "output": output, "jobs": jobs, "path": path}
+            return dict(result, status="SUCCEEDED", output=output)
         if isinstance(state, ProgramError):
             error = state.error or {}
-            return {"status": "FAILED", "error": error.get("error"), "cause": error.get("cause"), "jobs": jobs,
-                    "path": path}
-        return {"status": type(state).__name__, "jobs": jobs, "path": path}
+            return dict(result, status="FAILED", error=error.get("error"), cause=error.get("cause"))
+        return dict(result, status=type(state).__name__)
 
     def analyse(definition):
         StaticAnalyser().analyse(definition)
@@ -697,6 +765,22 @@ def inp(partitions, mode, **more):
     return {"from": FROM, "to": TO, "partitions": partitions, "mode": mode, **more}
 
 
+def periods(n, days=3, start=1780272000):
+    """n consecutive periods of `days` days from `start` (epoch seconds; 1780272000 is FROM),
+    in RFC 3339 like FROM, the second one in epoch seconds (both are accepted)."""
+    def stamp(i):
+        t = start + i * days * 86400
+        return str(t) if i == 1 else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+    return [{"from": stamp(i), "to": stamp(i + 1)} for i in range(n)]
+
+
+def hunts(plist, partitions, **more):
+    return {"periods": plist, "partitions": partitions, "mode": "hunt", **more}
+
+
+P3 = periods(3)
+
+
 # (stack, execution name, input, failing jobs {state: exit code, or a raw Cause}, expected
 #  status, expected outcome (its beginning) or error)
 SCENARIOS = [
@@ -715,12 +799,38 @@ SCENARIOS = [
     ("plain", "fail-merge", inp(90, "train"), {"Merge": 2}, "FAILED", "MergeFailed"),
     ("plain", "fail-hunt-3", inp(3, "hunt"), {"Hunt": 3}, "FAILED", "HuntFailed"),
     ("full", "resume-1", inp(90, "hunt", run="q3", skipExtract=True), {}, "SUCCEEDED", "hunted"),
+    # "concurrency" means nothing without periods.
+    ("plain", "hunt-2", inp(3, "hunt", concurrency=4), {}, "SUCCEEDED", "hunted"),
+    # Periods: each one's jobs are those of a run of that period alone, as run <run>/<i>.
+    ("plain", "periods-1", hunts(P3, 2), {}, "SUCCEEDED", "hunted"),
+    ("full", "periods-2", hunts(P3, 2, run="q3", model=True, concurrency=2), {}, "SUCCEEDED",
+     "hunted with the current model"),
+    ("full", "periods-3", hunts(P3, 2, concurrency=3), {}, "SUCCEEDED", "hunted"),
+    ("plain", "periods-4", hunts(P3[:1], 1), {}, "SUCCEEDED", "hunted"),
+    # 90 days (FROM to TO) as 30 periods of 3 days, 4 at once, in one execution.
+    ("plain", "periods-5", hunts(periods(30), 3, concurrency=4), {}, "SUCCEEDED", "hunted"),
+    ("full", "periods-6", hunts(periods(100, days=1), 1, run="q3", skipExtract=True), {}, "SUCCEEDED", "hunted"),
+    ("full", "periods-7", hunts(P3, 2, run="q3", skipExtract=True), {}, "SUCCEEDED", "hunted"),
+    # Period 1 of q3 alone, as the run it was: the same keys as in periods-7.
+    ("full", "periods-8", dict(inp(2, "hunt", run="q3/1", skipExtract=True), **P3[1]), {}, "SUCCEEDED", "hunted"),
+    ("plain", "periods-fail-1", hunts(P3, 2), {"Merge": 1}, "FAILED", "MergeFailed"),
+    ("plain", "periods-fail-2", hunts(P3, 2), {"Hunt": 3}, "FAILED", "HuntFailed"),
+    ("full", "periods-fail-3", hunts(P3, 5), {"Extract": 1}, "FAILED", "ExtractFailed"),
 ]
 INVALID_INPUTS = [
     {}, {"from": FROM, "to": TO, "partitions": 90}, inp(0, "hunt"), inp(10001, "hunt"), inp("90", "hunt"),
     inp(9, "score"), dict(inp(9, "hunt"), **{"from": "2026-06-01 00:00"}), dict(inp(9, "hunt"), to=""),
     inp(9, "hunt", run="a b"), inp(9, "hunt", run=""), inp(9, "train", promote="no"),
     dict(inp(9, "hunt"), **{"from": 1780272000}), inp(9, "hunt", skipExtract="yes"),
+    inp(9, "hunt", concurrency=0), inp(9, "hunt", concurrency="2"),
+    # Periods: a hunt only, instead of from and to, 1 to 100 of {"from", "to"} as from and to.
+    {"periods": P3, "partitions": 2, "mode": "train"}, dict(inp(2, "hunt"), periods=P3),
+    dict(hunts(P3, 2), **{"from": FROM}), dict(hunts(P3, 2), to=TO), hunts([], 2), hunts(None, 2),
+    hunts("2026-06-01T00:00:00Z/2026-06-04T00:00:00Z", 2), hunts(P3[0], 2), hunts(periods(101, days=1), 2),
+    hunts(P3 + [{"from": FROM}], 2), hunts(P3 + [{"to": TO}], 2), hunts([{"from": "2026-06-01 00:00", "to": TO}], 2),
+    hunts([{"from": FROM, "to": ""}], 2), hunts([{"from": 1780272000, "to": "1780531200"}], 2), hunts(P3 + ["x"], 2),
+    hunts([None], 2), hunts([[FROM, TO]], 2), hunts(P3, 0), hunts(P3, 2, run="a b"), hunts(P3, 2, concurrency=0),
+    hunts(P3, 2, concurrency=41), hunts(P3, 2, concurrency="2"),
 ]
 
 
@@ -775,7 +885,7 @@ def check_state_machine_role(t, stack_name, stack, asl):
     iam = Iam(stack)
     role = "StateMachineRole"
     batch_arn = f"arn:aws:batch:{REGION}:{ACCOUNT}"
-    for name, state in asl["States"].items():
+    for name, state in all_states(asl).items():
         if state.get("Type") == "Task":
             for res in (state["Parameters"]["JobQueue"], state["Parameters"]["JobDefinition"]):
                 t.check("iam state machine submits", iam.allowed(role, "batch:SubmitJob", res),
@@ -806,6 +916,8 @@ def check_job_role_limits(t, stack_name, stack):
         ("ExtractJobRole", "s3:PutObject", model, {}),
         ("ExtractJobRole", "s3:PutObject", f"{work}/runs/r/merged.state", {}),
         ("ExtractJobRole", "s3:PutObject", f"{work}/findings/r.jsonl", {}),
+        ("ExtractJobRole", "s3:PutObject", f"{work}/findings/r/0.jsonl", {}),
+        ("ExtractJobRole", "s3:PutObject", f"{work}/runs/r/0/merged.state", {}),
         ("ExtractJobRole", "s3:ListBucket", flow_bucket, {"s3:prefix": "other/"}),
         ("ExtractJobRole", "s3:GetObject", f"{flow_bucket}/other/x.log.gz", {}),
         ("ExtractJobRole", "s3:DeleteObject", part, {}),
@@ -827,11 +939,18 @@ def check_job_role_limits(t, stack_name, stack):
 
 def check_execution(t, engine, stacks, help_flags, scenario):
     """Runs one scenario: its status and outcome, the jobs submitted and their arguments, and
-    that each job's role may make the S3 calls its command needs."""
+    that each job's role may make the S3 calls its command needs. With "periods", each
+    period's jobs (told apart by their Map iteration) are those of a run of that period alone,
+    named <run>/<i>; a failure is expected in period 0 (scenarios that fail run one period
+    at a time), after which no other period starts."""
     stack_name, run_name, inp, outcomes, want_status, want = scenario
     stack, rendered, _ = stacks[stack_name]
     label = f"{stack_name}/{run_name}"
-    result = engine(rendered, run_name, inp, outcomes)
+    periods = inp.get("periods")
+    concurrency = inp.get("concurrency", 1)
+    # With several periods at once, each job lasts a little, so that running periods overlap.
+    delay = 0.1 if periods and concurrency > 1 else 0.0
+    result = engine(rendered, run_name, inp, outcomes, delay)
     t.check("execution status", result["status"] == want_status, f"{label}: {result}")
     if want_status == result["status"] == "SUCCEEDED":
         outcome = result["output"].get("step", {}).get("outcome", "")
@@ -841,18 +960,53 @@ def check_execution(t, engine, stacks, help_flags, scenario):
         # The cause keeps the step's original error and its cause (the job document).
         t.check("execution cause", (result.get("cause") or "").startswith("States.TaskFailed: "),
                 f"{label}: cause {(result.get('cause') or '')[:200]!r}")
-    expected = expected_commands(stack, inp.get("run", run_name), {"promote": True, "model": False, **inp})
+    run = inp.get("run", run_name)
+    base = {"promote": True, "model": False, **inp}
+    if periods:
+        expected = {i: expected_commands(stack, f"{run}/{i}", dict(base, **p)) for i, p in enumerate(periods)}
+    else:
+        expected = {0: expected_commands(stack, run, base)}
     if inp.get("skipExtract"):
-        expected = expected[1:]
+        expected = {i: jobs[1:] for i, jobs in expected.items()}
     failed_at = next((s for s in ("Extract", "Merge", "Train", "Hunt") if s in outcomes), None)
-    if failed_at == "Extract":
-        expected = expected[:1]
-    elif failed_at == "Merge":
-        expected = expected[:2]
+    if failed_at:
+        expected = {0: expected[0][:{"Extract": 1, "Merge": 2}.get(failed_at, 3)]}
     if failed_at and result["status"] == "FAILED":
         t.check("failed where expected", failed_at in result["path"] and result["path"][-1] == want,
                 f"{label}: path {result['path']}")
-    got = result["jobs"]
+    got = {}
+    for state, params, index in result["jobs"]:
+        got.setdefault(index, []).append((state, params))
+    t.check("periods run", sorted(got) == sorted(expected),
+            f"{label}: jobs of periods {sorted(got)}, want {sorted(expected)}")
+    order = [index for _, _, index in result["jobs"]]
+    if concurrency == 1:
+        t.check("one period at a time", order == sorted(order), f"{label}: periods of the jobs in turn {order}")
+    elif delay:
+        # Each period has one job at a time: so as many jobs at once as periods at once.
+        most = result["most_running"]
+        t.check("concurrency honoured", most <= concurrency, f"{label}: {most} jobs at once, concurrency {concurrency}")
+        t.check("periods at once", most >= 2, f"{label}: {most} job at a time, concurrency {concurrency}")
+    work = stack.params["WorkBucketName"] or stack.ref("WorkBucket")
+    if not periods and result["status"] == "SUCCEEDED":
+        # One period: the run's own keys, and its fields at the top of the output.
+        out = result["output"]
+        have = (out.get("from"), out.get("to"), out.get("run"), out.get("plan", {}).get("findings"))
+        t.check("one period output", have == (inp["from"], inp["to"], run, f"s3://{work}/findings/{run}.jsonl"),
+                f"{label}: {out}")
+    if periods and result["status"] == "SUCCEEDED":
+        out = result["output"].get("periods", [])
+        t.check("periods output", [(o.get("from"), o.get("to"), o.get("run"), o.get("plan", {}).get("findings"))
+                                   for o in out] ==
+                [(p["from"], p["to"], f"{run}/{i}", f"s3://{work}/findings/{run}/{i}.jsonl")
+                 for i, p in enumerate(periods)], f"{label}: {out}")
+    for index in sorted(set(got) & set(expected)):
+        check_jobs(t, stack, help_flags, f"{label}[{index}]", inp, got[index], expected[index])
+
+
+def check_jobs(t, stack, help_flags, label, inp, got, expected):
+    """One period's jobs: the states that submitted them, their argument lists, array sizes,
+    names, and that each job's role may make the S3 calls its command needs."""
     want_states = ["ExtractOne" if k == "extract" and inp["partitions"] == 1 else k.capitalize() for k, _ in expected]
     t.check("jobs submitted", [s for s, _ in got] == want_states, f"{label}: {[s for s, _ in got]}, want {want_states}")
     for (state, params), (kind, argv) in zip(got, expected):
