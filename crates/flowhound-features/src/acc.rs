@@ -365,9 +365,10 @@ impl HostAcc {
     /// conditional contributions are added in bursts (each table brought into cache once
     /// per burst) or, most often, only at the drain, straight into the total when their
     /// condition counts, without an entry at all. The buffer grows to [`PENDING_MIN`] or
-    /// twice the host-window's tables, whichever is larger, so memory stays bounded by what
-    /// the host-window holds, not by its records. Exact: every aggregate is independent of
-    /// the order of additions (until a cap on peers or ports is reached).
+    /// twice the entries of the host-window's tables, whichever is larger: memory stays
+    /// bounded by a constant and by what the host-window holds, not by its records. Exact:
+    /// every aggregate is independent of the order of additions (until a cap on peers or
+    /// ports is reached).
     #[inline]
     pub fn add(&mut self, cond: Cond, c: Contribution, cap_peers: usize, cap_ports: usize) {
         if cond == Cond::Always {

@@ -201,14 +201,17 @@ impl FeatureState {
     }
 
     /// Adds the contributions every host-window buffers (see `HostAcc::add`) and frees the
-    /// buffers: call before serializing, so a checkpoint or state file holds the tables
-    /// alone (a state serialized unsettled resumes exactly too).
+    /// buffers. Call before serializing: a checkpoint or state file then holds the tables
+    /// alone, in the format builds without the buffer read (a state serialized unsettled
+    /// resumes exactly in this build, but an older one would ignore the buffer).
     pub fn settle(&mut self) {
         let limits = &self.cfg.limits;
-        for acc in self.hosts.values_mut() {
-            acc.settle(limits.max_peers_per_host_window, limits.max_ports_per_host_window);
+        let (cap_peers, cap_ports) = (limits.max_peers_per_host_window, limits.max_ports_per_host_window);
+        let accs: Vec<&mut HostAcc> = self.hosts.values_mut().collect();
+        accs.into_par_iter().for_each(|acc| {
+            acc.settle(cap_peers, cap_ports);
             acc.release_buffer();
-        }
+        });
     }
 
     /// Host-windows held: the memory of the computation grows with this, not with records.
@@ -617,10 +620,20 @@ impl Partial for FeatureState {
                 }
             }
         }
-        let both: Vec<(&mut HostAcc, HostAcc)> =
-            self.hosts.iter_mut().filter_map(|(key, mine)| Some((mine, shared.remove(key)?))).collect();
         let (cap_peers, cap_ports) = (limits.max_peers_per_host_window, limits.max_ports_per_host_window);
-        both.into_par_iter().for_each(|(mine, theirs)| mine.merge(theirs, cap_peers, cap_ports));
+        // Partials of disjoint time (the partitions of a backfill) share few host-windows:
+        // then a walk of the whole table would cost more than the merges.
+        if shared.len() < 64 {
+            for (key, theirs) in shared {
+                if let Some(mine) = self.hosts.get_mut(&key) {
+                    mine.merge(theirs, cap_peers, cap_ports);
+                }
+            }
+        } else {
+            let both: Vec<(&mut HostAcc, HostAcc)> =
+                self.hosts.iter_mut().filter_map(|(key, mine)| Some((mine, shared.remove(key)?))).collect();
+            both.into_par_iter().for_each(|(mine, theirs)| mine.merge(theirs, cap_peers, cap_ports));
+        }
         for (key, parts) in edges {
             let len = self.edges.len();
             match self.edges.entry(key) {
