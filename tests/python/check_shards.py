@@ -38,8 +38,10 @@ import argparse
 import copy
 import os
 import re
-import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from check_state_machine import ensure_yaml, load_template, pattern_ok  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SHARDS = os.path.join(ROOT, "deploy", "cloudformation", "shards.yaml")
@@ -65,28 +67,6 @@ SAMPLES = {
 SHARD_NAMES_REFUSED = ["shard-a", "a_b", "a.b", "", "a b", "é"]
 SHARD_NAMES_ACCEPTED = ["a", "B", "eu1", "Shard42"]
 NOVALUE = object()
-
-
-def ensure_yaml(venv):
-    """Returns if PyYAML imports; else re-runs this script with target/ci-venv's Python, or
-    with `venv`'s after installing PyYAML there."""
-    try:
-        import yaml  # noqa: F401
-        return
-    except ImportError:
-        pass
-    if os.environ.get("FLOWHOUND_CHECK_REEXEC"):
-        sys.exit(f"PyYAML still missing in {sys.executable}")
-    env = dict(os.environ, FLOWHOUND_CHECK_REEXEC="1")
-    argv = [os.path.abspath(sys.argv[0]), *sys.argv[1:]]
-    python = os.path.join(ROOT, "target", "ci-venv", "bin", "python")
-    if not os.path.exists(python):
-        python = os.path.join(venv, "bin", "python")
-        if not os.path.exists(python):
-            subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-        subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "pyyaml"],
-                       check=True)
-    os.execve(python, [python, *argv], env)
 
 
 # ---------------------------------------------------------------- Fn::ForEach, as the transform does it
@@ -228,9 +208,8 @@ def rule_ok(ref, assertion):
 
 
 def value_ok(spec, value):
-    if "AllowedValues" in spec and str(value) not in [str(v) for v in spec["AllowedValues"]]:
-        return False
-    if "AllowedPattern" in spec and re.fullmatch(spec["AllowedPattern"], str(value)) is None:
+    """`pattern_ok` (AllowedValues, AllowedPattern) and the MinValue/MaxValue bounds."""
+    if not pattern_ok(spec, value):
         return False
     if "MinValue" in spec and float(value) < float(spec["MinValue"]):
         return False
@@ -377,9 +356,7 @@ def main():
                                                          os.path.join(ROOT, "target", "check-extract-venv")))
     args = parser.parse_args()
     ensure_yaml(args.venv)
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import harness
-    from check_state_machine import load_template
 
     t = harness.Tally()
     raw, child = load_template(args.template), load_template(SHARD)

@@ -62,14 +62,31 @@ PSEUDO = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "a
 NOVALUE = object()
 
 
-def choose_python(venv):
-    """Re-runs this script in the emulator's venv (PyYAML and LocalStack's interpreter) when
-    this Python lacks LocalStack; else makes sure PyYAML imports (target/ci-venv has it, or
-    it is installed into `venv`)."""
-    if os.environ.get("FLOWHOUND_CHECK_REEXEC"):
+def ensure_yaml(venv):
+    """Returns if PyYAML imports; else re-runs this script with target/ci-venv's Python, or
+    with `venv`'s after installing PyYAML there."""
+    try:
+        import yaml  # noqa: F401
         return
+    except ImportError:
+        pass
+    if os.environ.get("FLOWHOUND_CHECK_REEXEC"):
+        sys.exit(f"PyYAML still missing in {sys.executable}")
     env = dict(os.environ, FLOWHOUND_CHECK_REEXEC="1")
     argv = [os.path.abspath(sys.argv[0]), *sys.argv[1:]]
+    python = os.path.join(ROOT, "target", "ci-venv", "bin", "python")
+    if not os.path.exists(python):
+        python = os.path.join(venv, "bin", "python")
+        if not os.path.exists(python):
+            subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "pyyaml"],
+                       check=True)
+    os.execve(python, [python, *argv], env)
+
+
+def choose_python(venv):
+    """Re-runs this script in the emulator's venv (PyYAML and LocalStack's interpreter) when
+    this Python lacks LocalStack; else makes sure PyYAML imports (`ensure_yaml`)."""
     try:
         import localstack  # noqa: F401
         import yaml  # noqa: F401
@@ -77,23 +94,10 @@ def choose_python(venv):
     except ImportError:
         pass
     emulator = os.path.join(ROOT, "target", "emulator", "venv", "bin", "python")
-    if os.path.exists(emulator):
-        os.execve(emulator, [emulator, *argv], env)
-    try:
-        import yaml  # noqa: F401,F811
-        return
-    except ImportError:
-        pass
-    for python in (os.path.join(ROOT, "target", "ci-venv", "bin", "python"), os.path.join(venv, "bin", "python")):
-        if os.path.exists(python):
-            if python.startswith(venv):
-                subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "pyyaml"],
-                               check=True)
-            os.execve(python, [python, *argv], env)
-    subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-    python = os.path.join(venv, "bin", "python")
-    subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "pyyaml"], check=True)
-    os.execve(python, [python, *argv], env)
+    if os.path.exists(emulator) and not os.environ.get("FLOWHOUND_CHECK_REEXEC"):
+        env = dict(os.environ, FLOWHOUND_CHECK_REEXEC="1")
+        os.execve(emulator, [emulator, os.path.abspath(sys.argv[0]), *sys.argv[1:]], env)
+    ensure_yaml(venv)
 
 
 # ---------------------------------------------------------------- CloudFormation rendering
