@@ -326,11 +326,12 @@ impl FeatureState {
         // duplicates and its sets' overflow.
         let folded: Vec<(Option<HostWindow>, u64, u64)> = hosts
             .par_drain(..)
-            .map(|((host, window), acc)| {
+            .map(|((host, window), mut acc)| {
                 if resolution.gateway_addrs.contains(&host) {
                     return (None, acc.records(), 0);
                 }
-                let enis_of_host = acc.enis.clone();
+                // Moved out, not copied: the fold below needs the rest only.
+                let enis_of_host = std::mem::take(&mut acc.enis);
                 let (total, dropped) = acc.fold(|cond| counts(cond, window), cap_peers, cap_ports);
                 if total.out.flows + total.inn.flows == 0 {
                     return (None, dropped, 0);
